@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// errUsage marks a command line we could not make sense of.
+var errUsage = errors.New("usage")
+
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+const usage = `tocsin coordinates public-welfare SMS broadcasts.
+
+Usage:
+  tocsin serve [flags]                  run the coordinator
+  tocsin demo [flags]                   run it with a seeded demo directory
+  tocsin calendar earliest YYYY-MM-DD   earliest permitted send date
+  tocsin calendar days FROM TO          working days and why
+  tocsin token issue [flags]            mint a JWT for a service account
+  tocsin provider add|list [flags]      register SMS providers
+
+Run "tocsin COMMAND -h" for a command's flags.
+`
+
+// run is the whole program behind main, so tests can drive it end to end.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr, false)
+	case "demo":
+		return runServe(ctx, rest, getenv, stdout, stderr, true)
+	case "calendar":
+		return runCalendar(rest, getenv, stdout, stderr)
+	case "token":
+		return runToken(rest, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError("unknown command %q", cmd)
+}
+
+// parseFlags parses flags that may come before, between or after the
+// positional arguments, and returns the positionals.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError("%s", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// envOr returns the environment variable's value, or def when unset.
+func envOr(getenv func(string) string, name, def string) string {
+	if v := strings.TrimSpace(getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("tocsin "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}

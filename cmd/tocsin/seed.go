@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tocsin-dev/tocsin/internal/auth"
+	"github.com/tocsin-dev/tocsin/internal/tocsin"
+)
+
+// seed is the directory a --seed file (or the demo) creates or updates.
+type seed struct {
+	Organisations []seedOrganisation `json:"organisations"`
+	Providers     []tocsin.Provider  `json:"providers"`
+}
+
+type seedOrganisation struct {
+	tocsin.Organisation
+	// Password, if set, gives the organisation a web login whose
+	// username is its id.
+	Password string `json:"password,omitempty"`
+}
+
+func (c *coordinator) seedFile(ctx context.Context, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	var s seed
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("seed %s: %w", path, err)
+	}
+	return c.apply(ctx, s)
+}
+
+// apply creates or updates everything in s. Passwords are hashed only for
+// accounts that do not exist yet, so restarts stay fast and keep any
+// password changed since.
+func (c *coordinator) apply(ctx context.Context, s seed) error {
+	now := c.clock.Now()
+	for _, o := range s.Organisations {
+		o.CreatedAt = now
+		var acct *tocsin.Account
+		if o.Password != "" && !c.hasAccount(ctx, o.ID) {
+			hash, err := auth.HashPassword(o.Password)
+			if err != nil {
+				return fmt.Errorf("seed %s: %w", o.ID, err)
+			}
+			acct = &tocsin.Account{Username: o.ID, Org: o.ID, PasswordHash: hash, CreatedAt: now}
+		}
+		if err := c.service.PutOrganisation(ctx, o.Organisation, acct); err != nil {
+			return fmt.Errorf("seed organisation %s: %w", o.ID, err)
+		}
+	}
+	for _, p := range s.Providers {
+		p.CreatedAt = now
+		if err := c.service.PutProvider(ctx, p); err != nil {
+			return fmt.Errorf("seed provider %s: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+func (c *coordinator) hasAccount(ctx context.Context, username string) bool {
+	err := c.store.View(ctx, func(tx tocsin.ReadTx) error {
+		_, err := tx.Account(username)
+		return err
+	})
+	return err == nil
+}
+
+// DemoPassword is every demo organisation's web password.
+const DemoPassword = "tocsin-demo"
+
+// demoDirectory is the fixed demo directory of DESIGN.md.
+func demoDirectory() seed {
+	org := func(id, name, nameZH string, role tocsin.Role, level tocsin.Level, jur, sender string) seedOrganisation {
+		return seedOrganisation{Organisation: tocsin.Organisation{
+			ID: id, Name: name, NameZH: nameZH, Role: role, Level: level, Jurisdiction: jur, SenderCode: sender,
+		}, Password: DemoPassword}
+	}
+	const (
+		nat  = tocsin.LevelNational
+		prov = tocsin.LevelProvincial
+		pref = tocsin.LevelPrefecture
+	)
+	return seed{
+		Organisations: []seedOrganisation{
+			org("admin", "Tocsin operator", "Tocsin 系统管理员", tocsin.RoleAdmin, nat, tocsin.National, ""),
+			org("miit", "Ministry of Industry and Information Technology", "工业和信息化部", tocsin.RoleRegulator, nat, tocsin.National, ""),
+			org("gd-cab", "Guangdong Communications Administration", "广东省通信管理局", tocsin.RoleRegulator, prov, "440000", ""),
+			org("gx-cab", "Guangxi Communications Administration", "广西壮族自治区通信管理局", tocsin.RoleRegulator, prov, "450000", ""),
+			org("mem", "Ministry of Emergency Management", "应急管理部", tocsin.RoleDepartment, nat, tocsin.National, "12379"),
+			org("gd-met", "Guangdong Meteorological Service", "广东省气象局", tocsin.RoleDepartment, prov, "440000", "12379440"),
+			org("gx-health", "Guangxi Health Commission", "广西壮族自治区卫生健康委员会", tocsin.RoleDepartment, prov, "450000", "12320450"),
+			org("gz-em", "Guangzhou Emergency Management Bureau", "广州市应急管理局", tocsin.RoleDepartment, pref, "440100", "12379020"),
+			org("cmcc", "China Mobile", "中国移动", tocsin.RoleProvider, nat, tocsin.National, ""),
+			org("cucc", "China Unicom", "中国联通", tocsin.RoleProvider, nat, tocsin.National, ""),
+			org("ctcc", "China Telecom", "中国电信", tocsin.RoleProvider, nat, tocsin.National, ""),
+		},
+		Providers: []tocsin.Provider{
+			{ID: "cmcc", Name: "China Mobile", Regions: []string{"440000", "450000"}},
+			{ID: "cucc", Name: "China Unicom", Regions: []string{"440000"}},
+			{ID: "ctcc", Name: "China Telecom", Regions: []string{"450000"}},
+		},
+	}
+}
+
+// demoTokenTTL is how long the printed demo tokens stay valid.
+const demoTokenTTL = 30 * 24 * time.Hour
+
+// seedDemo seeds the demo directory, writes demo-tokens.json and prints
+// what a newcomer needs.
+func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
+	dir := demoDirectory()
+	if err := c.apply(ctx, dir); err != nil {
+		return err
+	}
+	tokens := map[string]string{}
+	for _, o := range dir.Organisations {
+		if !o.Role.Valid() {
+			continue // providers speak NATS, not bearer tokens
+		}
+		t, err := c.keys.Issue(tocsin.Actor{
+			Subject: o.ID, Role: o.Role, Org: o.ID, Level: o.Level, Jurisdiction: o.Jurisdiction,
+		}, time.Now(), demoTokenTTL)
+		if err != nil {
+			return fmt.Errorf("demo token for %s: %w", o.ID, err)
+		}
+		tokens[o.ID] = t
+	}
+	data, err := json.MarshalIndent(tokens, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(c.cfg.Data, "demo-tokens.json")
+	if err := writeFileAtomic(path, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("demo tokens: %w", err)
+	}
+	printDemo(stdout, c.httpAddr, path, dir)
+	return nil
+}
+
+func printDemo(w io.Writer, addr, tokensPath string, dir seed) {
+	base := "http://" + addr
+	fmt.Fprintf(w, "Tocsin demo\n\n")
+	fmt.Fprintf(w, "  API      %s/api/v1\n", base)
+	fmt.Fprintf(w, "  Tokens   %s (one JWT per organisation, valid %s)\n\n", tokensPath, demoTokenTTL)
+	fmt.Fprintf(w, "Web logins (password %q for all):\n", DemoPassword)
+	for _, o := range dir.Organisations {
+		jur := o.Jurisdiction
+		fmt.Fprintf(w, "  %-10s %-10s %-10s %-9s %s\n", o.ID, o.Role, o.Level, jur, o.Name)
+	}
+	fmt.Fprintf(w, `
+Try it (needs curl and jq):
+  T() { jq -r --arg o "$1" '.[$o]' %[2]s; }
+  # an emergency goes out at once
+  curl -s -X POST %[1]s/api/v1/broadcasts -H "Authorization: Bearer $(T gd-met)" \
+    -H 'Content-Type: application/json' -d '{"title":"台风红色预警","content":"【广东省气象局】台风“海燕”将于今夜登陆，请留在室内，远离海边。","scope":["440100"],"emergency":{"type":"natural_disaster","event":"typhoon","level":"red"}}'
+  # an ordinary filing waits ten working days and for review
+  curl -s %[1]s/api/v1/calendar/earliest
+  curl -s %[1]s/api/v1/broadcasts -H "Authorization: Bearer $(T gd-cab)"
+
+`, base, tokensPath)
+}
+
+// writeFileAtomic writes data to path through a synced temporary file, so
+// a crash leaves the old file or the new one, never half of either.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), perm)
+	}
+	if err != nil {
+		return errors.Join(err, os.Remove(tmp.Name()))
+	}
+	return os.Rename(tmp.Name(), path)
+}

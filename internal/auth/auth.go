@@ -1,0 +1,29 @@
+// Package auth issues and verifies Tocsin's bearer tokens and hashes
+// passwords.
+//
+// Tokens are JWTs signed with Ed25519 ("EdDSA"); no other algorithm is ever
+// accepted. Both the "iss" and "aud" claims are "tocsin", and the private
+// claims "role", "org", "level" and "jur" carry a [tocsin.Actor]. The key
+// pair lives in the data folder as keys/jwt.pem (PKCS#8 PEM private key) and
+// keys/jwt.pub.pem (PKIX PEM public key); see [LoadOrCreateKeys].
+//
+// Passwords are hashed with Argon2id and stored as PHC strings; see
+// [HashPassword] and [VerifyPassword].
+//
+// The package knows nothing about HTTP: callers extract the bearer token and
+// map [ErrInvalidToken] to a 401 themselves.
+package auth
+
+import "errors"
+
+const (
+	// Issuer is the "iss" claim of every Tocsin token.
+	Issuer = "tocsin"
+	// Audience is the "aud" claim of every Tocsin token.
+	Audience = "tocsin"
+)
+
+// ErrInvalidToken is wrapped by every error [Verifier.Verify] returns, so a
+// caller can map any verification failure to one response with errors.Is.
+// The underlying jwt error (e.g. jwt.ErrTokenExpired) is wrapped too.
+var ErrInvalidToken = errors.New("invalid token")

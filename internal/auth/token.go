@@ -1,0 +1,208 @@
+package auth
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tocsin-dev/tocsin/internal/tocsin"
+)
+
+// Claims is the payload of a Tocsin token: the registered claims plus the
+// actor's role, organisation, level and jurisdiction.
+type Claims struct {
+	jwt.RegisteredClaims
+	Role  string `json:"role"`
+	Org   string `json:"org"`
+	Level string `json:"level"`
+	Jur   string `json:"jur"`
+}
+
+// MarshalJSON encodes c like the default encoding except that a
+// single-valued audience is written as a plain string ("aud":"tocsin"), as
+// the API documents, rather than as a one-element array. Decoding accepts
+// both forms.
+func (c Claims) MarshalJSON() ([]byte, error) {
+	type plain Claims // drops this method, avoiding recursion
+	var aud any
+	switch len(c.Audience) {
+	case 0:
+	case 1:
+		aud = c.Audience[0]
+	default:
+		aud = []string(c.Audience)
+	}
+	return json.Marshal(struct {
+		plain
+		Audience any `json:"aud,omitempty"` // shadows RegisteredClaims.Audience
+	}{plain(c), aud})
+}
+
+// validMethods is the only signing algorithm ever accepted.
+var validMethods = []string{jwt.SigningMethodEdDSA.Alg()}
+
+// leeway is the clock skew tolerated when checking exp and nbf.
+const leeway = 30 * time.Second
+
+// Issue signs a token for a, valid from now for ttl. The subject is
+// a.Subject, or a.Org if that is empty; the token gets a random "jti".
+// It fails if a is not a valid token holder (role admin, regulator or
+// department; a known level; a non-empty organisation; a jurisdiction that
+// is "national" or a 6-digit region code) or if ttl is not positive.
+func (k *Keys) Issue(a tocsin.Actor, now time.Time, ttl time.Duration) (string, error) {
+	if k == nil || len(k.Private) != ed25519.PrivateKeySize {
+		return "", errors.New("auth: issue: no private key")
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("auth: issue: ttl must be positive, got %v", ttl)
+	}
+	if err := validateActor(a); err != nil {
+		return "", fmt.Errorf("auth: issue: %w", err)
+	}
+	jti, err := randomID()
+	if err != nil {
+		return "", fmt.Errorf("auth: issue: %w", err)
+	}
+	sub := a.Subject
+	if sub == "" {
+		sub = a.Org
+	}
+	claims := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    Issuer,
+			Subject:   sub,
+			Audience:  jwt.ClaimStrings{Audience},
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+			NotBefore: jwt.NewNumericDate(now),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        jti,
+		},
+		Role:  string(a.Role),
+		Org:   a.Org,
+		Level: string(a.Level),
+		Jur:   a.Jurisdiction,
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims).SignedString(k.Private)
+	if err != nil {
+		return "", fmt.Errorf("auth: issue: sign: %w", err)
+	}
+	return s, nil
+}
+
+// Verifier checks tokens against one public key. It is safe for concurrent
+// use.
+type Verifier struct {
+	pub    ed25519.PublicKey
+	parser *jwt.Parser
+}
+
+// Verifier returns a Verifier for k's public key that reads the current
+// time from now (time.Now if nil).
+func (k *Keys) Verifier(now func() time.Time) *Verifier {
+	if now == nil {
+		now = time.Now
+	}
+	var pub ed25519.PublicKey
+	if k != nil {
+		pub = k.Public
+		if pub == nil && len(k.Private) == ed25519.PrivateKeySize {
+			pub = k.Private.Public().(ed25519.PublicKey)
+		}
+	}
+	return &Verifier{
+		pub: pub,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods(validMethods),
+			jwt.WithIssuer(Issuer),
+			jwt.WithAudience(Audience),
+			jwt.WithExpirationRequired(),
+			jwt.WithTimeFunc(now),
+			jwt.WithLeeway(leeway),
+		),
+	}
+}
+
+// Verify checks token's signature (EdDSA only), issuer, audience, expiry
+// (required) and not-before, with 30 seconds of leeway, then its role,
+// level, organisation and jurisdiction claims, and returns the actor it
+// names. An empty "sub" defaults to the organisation. Every error wraps
+// [ErrInvalidToken].
+func (v *Verifier) Verify(token string) (tocsin.Actor, error) {
+	if v == nil || len(v.pub) != ed25519.PublicKeySize {
+		return tocsin.Actor{}, fmt.Errorf("%w: no public key", ErrInvalidToken)
+	}
+	var claims Claims
+	_, err := v.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		// WithValidMethods has already rejected every other alg; this is
+		// a second, type-level guard.
+		if _, ok := t.Method.(*jwt.SigningMethodEd25519); !ok {
+			return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
+		}
+		return v.pub, nil
+	})
+	if err != nil {
+		return tocsin.Actor{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	a := tocsin.Actor{
+		Subject:      claims.Subject,
+		Role:         tocsin.Role(claims.Role),
+		Org:          claims.Org,
+		Level:        tocsin.Level(claims.Level),
+		Jurisdiction: claims.Jur,
+	}
+	if a.Subject == "" {
+		a.Subject = a.Org
+	}
+	if err := validateActor(a); err != nil {
+		return tocsin.Actor{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	return a, nil
+}
+
+// validateActor checks the fields a token carries.
+func validateActor(a tocsin.Actor) error {
+	if !a.Role.Valid() {
+		return fmt.Errorf("invalid role %q", a.Role)
+	}
+	if !a.Level.Valid() {
+		return fmt.Errorf("invalid level %q", a.Level)
+	}
+	if a.Org == "" {
+		return errors.New("empty organisation")
+	}
+	if !validJurisdiction(a.Jurisdiction) {
+		return fmt.Errorf("invalid jurisdiction %q", a.Jurisdiction)
+	}
+	return nil
+}
+
+// validJurisdiction reports whether j is "national" or a 6-digit region
+// code.
+func validJurisdiction(j string) bool {
+	if j == tocsin.National {
+		return true
+	}
+	if len(j) != 6 {
+		return false
+	}
+	for i := 0; i < len(j); i++ {
+		if j[i] < '0' || j[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func randomID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}

@@ -1,0 +1,378 @@
+package boltstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tocsin-dev/tocsin/internal/tocsin"
+)
+
+// tx adapts a bbolt transaction to tocsin.Tx. Values are JSON; keys that
+// order (sequences, times) are big-endian so cursors walk them in order.
+type tx struct {
+	btx     *bolt.Tx
+	regions tocsin.Regions
+}
+
+var _ tocsin.Tx = (*tx)(nil)
+
+const idPrefix = "BC"
+
+func formatID(seq uint64) string { return fmt.Sprintf("%s%06d", idPrefix, seq) }
+
+func parseID(id string) (uint64, bool) {
+	digits, ok := strings.CutPrefix(id, idPrefix)
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(digits, 10, 64)
+	return seq, err == nil && seq > 0
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func notFound(kind, id string) error {
+	return tocsin.Errorf(tocsin.CodeNotFound, "%s %q not found", kind, id)
+}
+
+func (t *tx) get(bucket []byte, key []byte, v any) (bool, error) {
+	data := t.btx.Bucket(bucket).Get(key)
+	if data == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("decode %s/%q: %w", bucket, key, err)
+	}
+	return true, nil
+}
+
+func (t *tx) put(bucket []byte, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s/%q: %w", bucket, key, err)
+	}
+	if err := t.btx.Bucket(bucket).Put(key, data); err != nil {
+		return fmt.Errorf("put %s/%q: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// Broadcasts.
+
+func (t *tx) NewBroadcastID() (string, error) {
+	seq, err := t.btx.Bucket(bucketBroadcasts).NextSequence()
+	if err != nil {
+		return "", fmt.Errorf("next broadcast id: %w", err)
+	}
+	return formatID(seq), nil
+}
+
+func (t *tx) Broadcast(id string) (*tocsin.Broadcast, error) {
+	seq, ok := parseID(id)
+	if !ok {
+		return nil, notFound("broadcast", id)
+	}
+	return t.broadcastBySeq(seq, id)
+}
+
+func (t *tx) broadcastBySeq(seq uint64, id string) (*tocsin.Broadcast, error) {
+	var b tocsin.Broadcast
+	found, err := t.get(bucketBroadcasts, u64(seq), &b)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFound("broadcast", id)
+	}
+	return &b, nil
+}
+
+// PutBroadcast writes b and moves its index entries from those of the
+// version it replaces.
+func (t *tx) PutBroadcast(b *tocsin.Broadcast) error {
+	seq, ok := parseID(b.ID)
+	if !ok {
+		return fmt.Errorf("put broadcast: malformed id %q", b.ID)
+	}
+	key := u64(seq)
+	if old, err := t.broadcastBySeq(seq, b.ID); err == nil {
+		if err := t.index(old, key, (*bolt.Bucket).Delete); err != nil {
+			return err
+		}
+	} else if !tocsin.IsCode(err, tocsin.CodeNotFound) {
+		return err
+	}
+	if err := t.put(bucketBroadcasts, key, b); err != nil {
+		return err
+	}
+	return t.index(b, key, func(bk *bolt.Bucket, k []byte) error { return bk.Put(k, nil) })
+}
+
+// index applies op to every index key of b.
+func (t *tx) index(b *tocsin.Broadcast, key []byte, op func(*bolt.Bucket, []byte) error) error {
+	apply := func(bucket []byte, k []byte) error {
+		if err := op(t.btx.Bucket(bucket), k); err != nil {
+			return fmt.Errorf("index %s: %w", bucket, err)
+		}
+		return nil
+	}
+	if err := apply(bucketByStatus, compositeKey(string(b.Status), key)); err != nil {
+		return err
+	}
+	if err := apply(bucketByDept, compositeKey(b.Department, key)); err != nil {
+		return err
+	}
+	for _, p := range b.Provinces(t.regions) {
+		if err := apply(bucketByProvince, compositeKey(p, key)); err != nil {
+			return err
+		}
+	}
+	if b.Status == tocsin.StatusApproved {
+		if err := apply(bucketSchedule, scheduleKey(b.SendAt, key)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func compositeKey(prefix string, seq []byte) []byte {
+	k := make([]byte, 0, len(prefix)+1+len(seq))
+	k = append(k, prefix...)
+	k = append(k, 0)
+	return append(k, seq...)
+}
+
+func scheduleKey(at time.Time, seq []byte) []byte {
+	return append(u64(uint64(at.UnixNano())), seq...)
+}
+
+func (t *tx) Broadcasts(q tocsin.Query) (tocsin.Page, error) {
+	var before uint64 = 1<<64 - 1
+	if q.Cursor != "" {
+		seq, ok := parseID(q.Cursor)
+		if !ok {
+			return tocsin.Page{}, tocsin.Errorf(tocsin.CodeInvalid, "malformed cursor %q", q.Cursor)
+		}
+		before = seq
+	}
+	// Walk the most selective index newest first and filter the rest.
+	bucket, prefix := bucketBroadcasts, []byte(nil)
+	switch {
+	case q.Department != "":
+		bucket, prefix = bucketByDept, compositeKey(q.Department, nil)
+	case len(q.Status) == 1:
+		bucket, prefix = bucketByStatus, compositeKey(string(q.Status[0]), nil)
+	case q.Province != "":
+		bucket, prefix = bucketByProvince, compositeKey(q.Province, nil)
+	}
+	var page tocsin.Page
+	err := reverseScan(t.btx.Bucket(bucket).Cursor(), prefix, before, func(seq uint64) (bool, error) {
+		b, err := t.broadcastBySeq(seq, formatID(seq))
+		if err != nil {
+			return false, err
+		}
+		if !matches(q, b, t.regions) {
+			return true, nil
+		}
+		if len(page.Broadcasts) == q.Limit {
+			page.NextCursor = page.Broadcasts[len(page.Broadcasts)-1].ID
+			return false, nil
+		}
+		page.Broadcasts = append(page.Broadcasts, b)
+		return true, nil
+	})
+	return page, err
+}
+
+func matches(q tocsin.Query, b *tocsin.Broadcast, regions tocsin.Regions) bool {
+	switch {
+	case len(q.Status) > 0 && !slices.Contains(q.Status, b.Status):
+		return false
+	case q.Department != "" && b.Department != q.Department:
+		return false
+	case q.Province != "" && !slices.Contains(b.Provinces(regions), q.Province):
+		return false
+	case q.Emergency != nil && *q.Emergency != b.IsEmergency():
+		return false
+	}
+	return true
+}
+
+// reverseScan calls fn with the sequence number ending each key under
+// prefix that is below before, largest first, until fn returns false.
+func reverseScan(c *bolt.Cursor, prefix []byte, before uint64, fn func(uint64) (bool, error)) error {
+	k, _ := c.Seek(append(slices.Clip(prefix), u64(before)...))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+		if len(k) != len(prefix)+8 {
+			continue // a longer prefix sharing ours, e.g. another department's id
+		}
+		more, err := fn(binary.BigEndian.Uint64(k[len(prefix):]))
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) DueReleases(at time.Time) ([]string, error) {
+	var ids []string
+	limit := uint64(at.UnixNano())
+	c := t.btx.Bucket(bucketSchedule).Cursor()
+	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k[:8]) <= limit; k, _ = c.Next() {
+		ids = append(ids, formatID(binary.BigEndian.Uint64(k[8:])))
+	}
+	return ids, nil
+}
+
+func (t *tx) NextRelease() (time.Time, bool, error) {
+	k, _ := t.btx.Bucket(bucketSchedule).Cursor().First()
+	if k == nil {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))), true, nil
+}
+
+// Idempotency keys.
+
+func idempotencyKey(org, key string) []byte { return []byte(org + "\x00" + key) }
+
+func (t *tx) Idempotency(org, key string) (tocsin.IdempotencyRecord, bool, error) {
+	var rec tocsin.IdempotencyRecord
+	ok, err := t.get(bucketIdempotency, idempotencyKey(org, key), &rec)
+	return rec, ok, err
+}
+
+func (t *tx) PutIdempotency(org, key string, rec tocsin.IdempotencyRecord) error {
+	return t.put(bucketIdempotency, idempotencyKey(org, key), rec)
+}
+
+// Directory: organisations, accounts, providers.
+
+func (t *tx) Organisation(id string) (*tocsin.Organisation, error) {
+	return getOne[tocsin.Organisation](t, bucketOrgs, "organisation", id)
+}
+
+func (t *tx) Organisations() ([]*tocsin.Organisation, error) {
+	return getAll[tocsin.Organisation](t, bucketOrgs)
+}
+
+func (t *tx) PutOrganisation(o *tocsin.Organisation) error {
+	return t.put(bucketOrgs, []byte(o.ID), o)
+}
+
+func (t *tx) Account(username string) (*tocsin.Account, error) {
+	return getOne[tocsin.Account](t, bucketAccounts, "account", username)
+}
+
+func (t *tx) PutAccount(a *tocsin.Account) error {
+	return t.put(bucketAccounts, []byte(a.Username), a)
+}
+
+func (t *tx) Provider(id string) (*tocsin.Provider, error) {
+	return getOne[tocsin.Provider](t, bucketProviders, "provider", id)
+}
+
+func (t *tx) Providers() ([]*tocsin.Provider, error) {
+	return getAll[tocsin.Provider](t, bucketProviders)
+}
+
+func (t *tx) PutProvider(p *tocsin.Provider) error {
+	return t.put(bucketProviders, []byte(p.ID), p)
+}
+
+func getOne[T any](t *tx, bucket []byte, kind, id string) (*T, error) {
+	var v T
+	found, err := t.get(bucket, []byte(id), &v)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFound(kind, id)
+	}
+	return &v, nil
+}
+
+func getAll[T any](t *tx, bucket []byte) ([]*T, error) {
+	var out []*T
+	err := t.btx.Bucket(bucket).ForEach(func(k, data []byte) error {
+		v := new(T)
+		if err := json.Unmarshal(data, v); err != nil {
+			return fmt.Errorf("decode %s/%q: %w", bucket, k, err)
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
+// Outbox. Its length is kept in meta so readiness checks stay O(1).
+
+var outboxLenKey = []byte("outbox_len")
+
+func (t *tx) Enqueue(m tocsin.OutboxMessage) error {
+	b := t.btx.Bucket(bucketOutbox)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	m.Seq = seq
+	if err := t.put(bucketOutbox, u64(seq), m); err != nil {
+		return err
+	}
+	return t.addOutboxLen(1)
+}
+
+func (t *tx) Dequeue(seqs ...uint64) error {
+	b := t.btx.Bucket(bucketOutbox)
+	removed := 0
+	for _, seq := range seqs {
+		k := u64(seq)
+		if b.Get(k) == nil {
+			continue
+		}
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("dequeue %d: %w", seq, err)
+		}
+		removed++
+	}
+	return t.addOutboxLen(-removed)
+}
+
+func (t *tx) Outbox(limit int) ([]tocsin.OutboxMessage, error) {
+	var out []tocsin.OutboxMessage
+	c := t.btx.Bucket(bucketOutbox).Cursor()
+	for k, data := c.First(); k != nil && len(out) < limit; k, data = c.Next() {
+		var m tocsin.OutboxMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			return nil, fmt.Errorf("decode outbox/%d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (t *tx) OutboxLen() (int, error) {
+	v := t.btx.Bucket(bucketMeta).Get(outboxLenKey)
+	if v == nil {
+		return 0, nil
+	}
+	return int(binary.BigEndian.Uint64(v)), nil
+}
+
+func (t *tx) addOutboxLen(delta int) error {
+	n, _ := t.OutboxLen()
+	return t.btx.Bucket(bucketMeta).Put(outboxLenKey, u64(uint64(max(n+delta, 0))))
+}

@@ -1,0 +1,266 @@
+// Package httpapi serves Tocsin's JSON API under /api/v1: filing, review and
+// the other transitions of a broadcast, the working-day calendar, the
+// directory, health and metrics. Handlers parse, call the domain service and
+// render; errors are rendered in one place with stable codes.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tocsin-dev/tocsin/internal/tocsin"
+)
+
+// MaxBodyBytes caps request bodies; a filing is at most a few kilobytes.
+const MaxBodyBytes = 1 << 20
+
+// TokenVerifier checks a bearer token and returns who presented it. Its
+// errors all mean 401.
+type TokenVerifier interface {
+	Verify(token string) (tocsin.Actor, error)
+}
+
+// Server holds the API's dependencies.
+type Server struct {
+	Service  *tocsin.Service
+	Verifier TokenVerifier
+	Regions  RegionDirectory
+	Days     DayLister
+	Log      *slog.Logger
+	Metrics  *Metrics
+	// Ready reports whether the coordinator can take work, with details
+	// (outbox backlog, NATS state) shown on /readyz.
+	Ready func(ctx context.Context) (map[string]any, error)
+	// Passwords hashes a new account's password.
+	Passwords func(password string) (string, error)
+}
+
+// RegionDirectory names regions for responses and pickers.
+type RegionDirectory interface {
+	Name(code string) string
+}
+
+// handlerFunc is a handler that returns its error for one place to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+// Routes mounts the API. The caller mounts it under /api/v1 and the probes
+// at the root.
+func (s *Server) Routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(limitBody)
+	r.Get("/openapi.json", serveOpenAPI)
+	r.Get("/calendar/earliest", s.handle(s.earliest))
+	r.Get("/calendar/days", s.handle(s.calendarDays))
+	r.Group(func(r chi.Router) {
+		r.Use(s.authenticate)
+		r.Mount("/broadcasts", s.broadcastRoutes())
+		r.Mount("/organisations", s.organisationRoutes())
+	})
+	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return tocsin.Errorf(tocsin.CodeNotFound, "no API route %s %s", r.Method, r.URL.Path)
+	}))
+	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return &tocsin.Error{Code: tocsin.CodeInvalid, Message: "method " + r.Method + " is not allowed on " + r.URL.Path}
+	}))
+	return r
+}
+
+// Handler returns the complete HTTP handler: probes, metrics and the API,
+// wrapped in request ids and access logs. Other surfaces (the web UI) are
+// mounted by the caller on the returned router.
+func (s *Server) Handler() chi.Router {
+	r := chi.NewRouter()
+	r.Use(s.requestID, s.accessLog, s.recoverer)
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", s.readyz)
+	if s.Metrics != nil {
+		r.Get("/metrics", s.Metrics.ServeHTTP)
+	}
+	r.Mount("/api/v1", s.Routes())
+	return r
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	details := map[string]any{}
+	var err error
+	if s.Ready != nil {
+		details, err = s.Ready(r.Context())
+	}
+	if details == nil {
+		details = map[string]any{}
+	}
+	if err != nil {
+		details["status"] = "unavailable"
+		details["error"] = err.Error()
+		writeJSON(w, http.StatusServiceUnavailable, details)
+		return
+	}
+	details["status"] = "ready"
+	writeJSON(w, http.StatusOK, details)
+}
+
+// Context keys are unexported types so no other package can collide.
+type (
+	requestIDKey struct{}
+	actorKey     struct{}
+)
+
+// RequestID returns the id of the request ctx belongs to.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// ActorFrom returns the authenticated caller of the request ctx belongs to.
+func ActorFrom(ctx context.Context) (tocsin.Actor, bool) {
+	a, ok := ctx.Value(actorKey{}).(tocsin.Actor)
+	return a, ok
+}
+
+// WithActor returns ctx carrying a; the web UI's session middleware uses it
+// so both surfaces share one notion of the caller.
+func WithActor(ctx context.Context, a tocsin.Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+// statusRecorder remembers the status a handler wrote. Unwrap lets
+// http.ResponseController reach the real writer (for flushing streams).
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		elapsed := time.Since(start)
+		if s.Metrics != nil {
+			s.Metrics.ObserveRequest(r.Method, rec.status, elapsed)
+		}
+		level := slog.LevelInfo
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+			level = slog.LevelDebug
+		}
+		attrs := []slog.Attr{
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
+			slog.Duration("duration", elapsed), slog.String("request_id", RequestID(r.Context())),
+		}
+		if a, ok := ActorFrom(r.Context()); ok {
+			attrs = append(attrs, slog.String("actor", a.String()))
+		}
+		s.Log.LogAttrs(r.Context(), level, "http", attrs...)
+	})
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Log.ErrorContext(r.Context(), "handler panicked", slog.Any("panic", v),
+					slog.String("request_id", RequestID(r.Context())))
+				s.writeError(w, r, &tocsin.Error{Code: tocsin.CodeInternal, Message: "internal error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxBodyBytes {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": map[string]any{
+				"code": tocsin.CodeTooLarge, "message": "request body is larger than 1048576 bytes"}})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate requires a valid bearer token and puts its actor in the
+// request context. An actor already there (from a web session) is kept.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := ActorFrom(r.Context()); ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := r.Header.Get("Authorization")
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || strings.TrimSpace(token) == "" {
+			s.writeError(w, r, tocsin.Errorf(tocsin.CodeUnauthorized, "an Authorization: Bearer <JWT> header is required"))
+			return
+		}
+		a, err := s.Verifier.Verify(strings.TrimSpace(token))
+		if err != nil {
+			s.writeError(w, r, &tocsin.Error{Code: tocsin.CodeUnauthorized, Message: err.Error()})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithActor(r.Context(), a)))
+	})
+}
+
+// actor returns the request's authenticated caller; routes behind
+// authenticate always have one.
+func actor(r *http.Request) tocsin.Actor {
+	a, _ := ActorFrom(r.Context())
+	return a
+}

@@ -1,0 +1,108 @@
+package tocsin
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps Tocsin's state durably.
+//
+// Update runs fn in a read-write transaction and returns only once the
+// transaction is on stable storage; an error from fn rolls back everything fn
+// did. Implementations may commit several concurrent Updates together (group
+// commit), so fn must touch nothing but tx and may be run more than once.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(ReadTx) error) error
+}
+
+// ReadTx reads a consistent snapshot. Lookups of a missing item return an
+// *Error with CodeNotFound.
+type ReadTx interface {
+	Broadcast(id string) (*Broadcast, error)
+	Broadcasts(q Query) (Page, error)
+	// DueReleases returns the IDs of approved broadcasts whose send time is
+	// at or before t, oldest first.
+	DueReleases(t time.Time) ([]string, error)
+	// NextRelease returns the earliest send time of an approved broadcast.
+	NextRelease() (time.Time, bool, error)
+	Idempotency(org, key string) (IdempotencyRecord, bool, error)
+
+	Organisation(id string) (*Organisation, error)
+	Organisations() ([]*Organisation, error)
+	Account(username string) (*Account, error)
+	Provider(id string) (*Provider, error)
+	Providers() ([]*Provider, error)
+
+	// Outbox returns up to limit messages waiting to be published, in order.
+	Outbox(limit int) ([]OutboxMessage, error)
+	OutboxLen() (int, error)
+}
+
+// Tx is a read-write transaction.
+type Tx interface {
+	ReadTx
+	// NewBroadcastID allocates the next broadcast ID.
+	NewBroadcastID() (string, error)
+	// PutBroadcast writes b and keeps every index over it current.
+	PutBroadcast(b *Broadcast) error
+	PutIdempotency(org, key string, rec IdempotencyRecord) error
+	PutOrganisation(o *Organisation) error
+	PutAccount(a *Account) error
+	PutProvider(p *Provider) error
+	// Enqueue adds a message to the outbox, assigning its Seq.
+	Enqueue(m OutboxMessage) error
+	// Dequeue removes published messages from the outbox.
+	Dequeue(seqs ...uint64) error
+}
+
+// Calendar answers working-day questions on the official PRC calendar.
+// Dates are calendar dates in Asia/Shanghai. A date in a year with no loaded
+// calendar yields an error with a MissingYear() int method.
+type Calendar interface {
+	EarliestSendDate(filed time.Time) (time.Time, error)
+	AddWorkingDays(day time.Time, n int) (time.Time, error)
+	WorkingDaysBetween(from, to time.Time) (int, error)
+}
+
+// Regions knows the GB/T 2260 administrative divisions.
+type Regions interface {
+	// Validate returns an error for a code that is not a known division.
+	Validate(code string) error
+	// Province returns the province-level code containing code.
+	Province(code string) string
+	// Contains reports whether inner lies within outer (or is outer).
+	Contains(outer, inner string) bool
+	Name(code string) string
+}
+
+// Clock tells the time. The demo's clock can start in the past or future.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the machine's clock.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// OffsetClock is a clock running at normal speed from a chosen start.
+type OffsetClock struct{ Offset time.Duration }
+
+// StartingAt returns a clock that reads start now and runs on from there.
+func StartingAt(start time.Time) OffsetClock { return OffsetClock{Offset: time.Until(start)} }
+
+func (c OffsetClock) Now() time.Time { return time.Now().Add(c.Offset) }
+
+// Shanghai is China Standard Time: UTC+8 without daylight saving since 1991.
+// Filing dates and working days are reckoned in it.
+var Shanghai = time.FixedZone("Asia/Shanghai", 8*60*60)
+
+// DateOf returns midnight in Shanghai of t's Shanghai calendar date.
+func DateOf(t time.Time) time.Time {
+	y, m, d := t.In(Shanghai).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, Shanghai)
+}
+
+// DateLayout is how dates are written: YYYY-MM-DD.
+const DateLayout = "2006-01-02"

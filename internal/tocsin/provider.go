@@ -1,0 +1,150 @@
+package tocsin
+
+import (
+	"slices"
+	"time"
+)
+
+// Provider is an SMS service provider and the regions its network covers.
+type Provider struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Regions   []string  `json:"regions"`
+	CreatedAt time.Time `json:"created_at"`
+	// NATSUser is the provider's NATS user name; the password is shown once
+	// at registration and only its hash is kept.
+	NATSUser         string     `json:"nats_user,omitempty"`
+	NATSPasswordHash string     `json:"nats_password_hash,omitempty"`
+	LastSeen         *time.Time `json:"last_seen,omitempty"`
+}
+
+// Coverage returns the codes of scope that p covers: each scope code inside
+// one of p's regions, or, where p covers only part of a scope code, p's
+// regions inside it.
+func (p *Provider) Coverage(r Regions, scope []string) []string {
+	var out []string
+	add := func(code string) {
+		if !slices.Contains(out, code) {
+			out = append(out, code)
+		}
+	}
+	for _, s := range scope {
+		for _, c := range p.Regions {
+			switch {
+			case r.Contains(c, s):
+				add(s)
+			case r.Contains(s, c):
+				add(c)
+			}
+		}
+	}
+	return out
+}
+
+// DeliveryStatus is one provider's progress on one broadcast.
+type DeliveryStatus string
+
+const (
+	DeliveryQueued    DeliveryStatus = "queued"
+	DeliveryReceived  DeliveryStatus = "received"
+	DeliverySending   DeliveryStatus = "sending"
+	DeliveryDelivered DeliveryStatus = "delivered"
+	DeliveryFailed    DeliveryStatus = "failed"
+	DeliveryStopped   DeliveryStatus = "stopped"
+)
+
+// Final reports whether the provider has finished with the broadcast.
+func (s DeliveryStatus) Final() bool {
+	return s == DeliveryDelivered || s == DeliveryFailed || s == DeliveryStopped
+}
+
+// ProviderProgress tracks one provider's dispatch of one broadcast.
+type ProviderProgress struct {
+	Provider   string         `json:"provider"`
+	Name       string         `json:"name"`
+	Regions    []string       `json:"regions"`
+	Status     DeliveryStatus `json:"status"`
+	Recipients int            `json:"recipients"`
+	Sent       int            `json:"sent"`
+	Delivered  int            `json:"delivered"`
+	Failed     int            `json:"failed"`
+	Detail     string         `json:"detail,omitempty"`
+	QueuedAt   time.Time      `json:"queued_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	// Late is set when an emergency dispatch was not received within the
+	// configured deadline.
+	Late bool `json:"late,omitempty"`
+}
+
+// Dispatch types on the wire.
+const (
+	DispatchBroadcast = "broadcast"
+	DispatchUpdate    = "update"
+	DispatchStop      = "stop"
+)
+
+// Dispatch is the message one provider receives for one broadcast. Its JSON
+// form is the NATS contract of DESIGN.md.
+type Dispatch struct {
+	BroadcastID string             `json:"broadcast_id"`
+	Type        string             `json:"type"`
+	SenderCode  string             `json:"sender_code"`
+	Agency      string             `json:"agency"`
+	Content     string             `json:"content"`
+	Regions     []string           `json:"regions"`
+	SendAt      time.Time          `json:"send_at"`
+	SendUntil   *time.Time         `json:"send_until,omitempty"`
+	Emergency   *DispatchEmergency `json:"emergency,omitempty"`
+	Exercise    bool               `json:"exercise"`
+	Charge      string             `json:"charge"`
+	References  string             `json:"references,omitempty"`
+}
+
+// DispatchEmergency is the part of an emergency a provider needs.
+type DispatchEmergency struct {
+	Type  EmergencyType `json:"type"`
+	Event string        `json:"event"`
+	Level WarningLevel  `json:"level"`
+}
+
+// OutboxMessage is a dispatch waiting to be published. It is written in the
+// same transaction as the state change that caused it, so neither exists
+// without the other; MsgID makes a retried publish a duplicate the broker
+// drops.
+type OutboxMessage struct {
+	Seq      uint64   `json:"seq"`
+	Provider string   `json:"provider"`
+	MsgID    string   `json:"msg_id"`
+	Dispatch Dispatch `json:"dispatch"`
+}
+
+// PostHocStatus is where an emergency's after-the-fact report stands.
+type PostHocStatus string
+
+const (
+	PostHocDue      PostHocStatus = "report_due"
+	PostHocFiled    PostHocStatus = "report_filed"
+	PostHocReviewed PostHocStatus = "reviewed"
+)
+
+// PostHocVerdict is the regulator's reading of a post-hoc report.
+type PostHocVerdict string
+
+const (
+	PostHocAccepted     PostHocVerdict = "accepted"
+	PostHocNotEmergency PostHocVerdict = "not_emergency"
+)
+
+// PostHoc is the report a department owes the regulator after an emergency
+// broadcast (Article 17, paragraph 2).
+type PostHoc struct {
+	Status     PostHocStatus  `json:"status"`
+	DueDate    string         `json:"due_date"`
+	Report     string         `json:"report,omitempty"`
+	FiledAt    *time.Time     `json:"filed_at,omitempty"`
+	FiledBy    string         `json:"filed_by,omitempty"`
+	Verdict    PostHocVerdict `json:"verdict,omitempty"`
+	Note       string         `json:"note,omitempty"`
+	ReviewedBy string         `json:"reviewed_by,omitempty"`
+	ReviewedAt *time.Time     `json:"reviewed_at,omitempty"`
+}

@@ -1,0 +1,588 @@
+package tocsin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Service carries out the use cases of the coordinator: filing, review,
+// withdrawal, cancellation, release and post-hoc reporting. Every change is
+// one Store transaction that also enqueues the dispatches it causes.
+type Service struct {
+	Store    Store
+	Calendar Calendar
+	Regions  Regions
+	Clock    Clock
+	// PostHocWorkingDays is how many working days after release an
+	// emergency's post-hoc report is due.
+	PostHocWorkingDays int
+	// Published is called after a commit that enqueued dispatches, to wake
+	// the outbox publisher. It must not block.
+	Published func()
+}
+
+// DefaultPostHocWorkingDays is the post-hoc deadline unless configured.
+const DefaultPostHocWorkingDays = 5
+
+// Page sizes for listings.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// File files a broadcast for the actor's department. With a non-empty
+// idempotencyKey, a retry of the same filing returns the first result and
+// replayed is true; the same key with a different filing is refused.
+func (s *Service) File(ctx context.Context, a Actor, f Filing, idempotencyKey string) (b *Broadcast, replayed bool, err error) {
+	if err := checkFiler(a); err != nil {
+		return nil, false, err
+	}
+	hash := filingHash(f)
+	if idempotencyKey != "" {
+		err := s.Store.View(ctx, func(tx ReadTx) error {
+			b, replayed, err = replay(tx, a.Org, idempotencyKey, hash)
+			return err
+		})
+		if err != nil || replayed {
+			return b, replayed, err
+		}
+	}
+	if err := validateContent(&f, s.Regions); err != nil {
+		return nil, false, err
+	}
+	if err := checkFilingScope(a, f.Scope, s.Regions); err != nil {
+		return nil, false, err
+	}
+	now := s.now()
+	sendAt, earliest, err := s.checkTiming(f, now)
+	if err != nil {
+		return nil, false, err
+	}
+
+	released := false
+	err = s.Store.Update(ctx, func(tx Tx) error {
+		b, replayed, released = nil, false, false
+		if idempotencyKey != "" {
+			var err error
+			if b, replayed, err = replay(tx, a.Org, idempotencyKey, hash); err != nil || replayed {
+				return err
+			}
+		}
+		org, err := tx.Organisation(a.Org)
+		if IsCode(err, CodeNotFound) {
+			return Errorf(CodeForbidden, "organisation %s is not registered", a.Org)
+		} else if err != nil {
+			return err
+		}
+		if org.Role != RoleDepartment {
+			return Errorf(CodeForbidden, "organisation %s is not a government department", a.Org)
+		}
+		id, err := tx.NewBroadcastID()
+		if err != nil {
+			return err
+		}
+		b = &Broadcast{
+			ID: id, Status: StatusPendingReview,
+			Title: f.Title, Content: f.Content, Scope: f.Scope,
+			SendAt: sendAt, SendUntil: f.SendUntil, Emergency: f.Emergency, Exercise: f.Exercise,
+			SMS:        MeasureSMS(f.Content),
+			Department: org.ID, Agency: org.Name, SenderCode: org.SenderCode,
+			FiledBy: a.Subject, FiledAt: now,
+		}
+		if !earliest.IsZero() {
+			b.EarliestSendDate = earliest.Format(DateLayout)
+		}
+		if b.IsEmergency() {
+			b.Status = "" // an emergency is never pending review
+		}
+		b.record(now, a, "filed", "", "")
+		if b.IsEmergency() {
+			if err := s.release(tx, b, now); err != nil {
+				return err
+			}
+			released = true
+		}
+		if err := tx.PutBroadcast(b); err != nil {
+			return err
+		}
+		if idempotencyKey != "" {
+			return tx.PutIdempotency(a.Org, idempotencyKey, IdempotencyRecord{BroadcastID: id, RequestHash: hash, At: now})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if released {
+		s.published()
+	}
+	return b, replayed, nil
+}
+
+// replay returns the broadcast an earlier filing with key created.
+func replay(tx ReadTx, org, key, hash string) (*Broadcast, bool, error) {
+	rec, ok, err := tx.Idempotency(org, key)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if rec.RequestHash != hash {
+		return nil, false, Errorf(CodeIdempotencyReuse,
+			"Idempotency-Key %q was already used for a different filing (%s)", key, rec.BroadcastID).
+			With("broadcast_id", rec.BroadcastID)
+	}
+	b, err := tx.Broadcast(rec.BroadcastID)
+	if err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+func filingHash(f Filing) string {
+	data, _ := json.Marshal(f) // a Filing always marshals
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// checkTiming applies the send-time rules and returns the send time to use
+// and, for an ordinary filing, the earliest permitted send date.
+func (s *Service) checkTiming(f Filing, now time.Time) (sendAt, earliest time.Time, err error) {
+	if f.Emergency != nil {
+		sendAt = now
+		if f.SendAt != nil {
+			if f.SendAt.Before(now.Add(-SendAtSlack)) {
+				return sendAt, earliest, invalid("send_at", "send_at %s is in the past", f.SendAt.Format(time.RFC3339))
+			}
+			if f.SendAt.After(now) {
+				sendAt = *f.SendAt
+			}
+		}
+	} else {
+		if f.SendAt == nil {
+			return sendAt, earliest, invalid("send_at", "send_at is required (RFC 3339, e.g. 2026-12-20T09:00:00+08:00)")
+		}
+		sendAt = *f.SendAt
+		if !sendAt.After(now) {
+			return sendAt, earliest, invalid("send_at", "send_at %s is not in the future", sendAt.Format(time.RFC3339))
+		}
+		earliest, err = s.Calendar.EarliestSendDate(now)
+		if err != nil {
+			return sendAt, earliest, calendarError(err)
+		}
+		if DateOf(sendAt).Before(earliest) {
+			return sendAt, earliest, Errorf(CodeTooLate,
+				"a non-emergency broadcast filed on %s must be sent on or after %s, the %dth working day after filing (Article 17)",
+				DateOf(now).Format(DateLayout), earliest.Format(DateLayout), 10).
+				With("earliest_send_date", earliest.Format(DateLayout)).
+				With("filed", DateOf(now).Format(DateLayout))
+		}
+	}
+	if f.SendUntil != nil && !f.SendUntil.After(sendAt) {
+		return sendAt, earliest, invalid("send_until", "send_until must be after send_at")
+	}
+	return sendAt, earliest, nil
+}
+
+// calendarError turns a calendar's missing-year error into a domain error
+// that names the year.
+func calendarError(err error) error {
+	var missing interface{ MissingYear() int }
+	if errors.As(err, &missing) {
+		return &Error{Code: CodeCalendarMissing, Message: err.Error(),
+			Details: map[string]any{"year": missing.MissingYear()}, Err: err}
+	}
+	return fmt.Errorf("calendar: %w", err)
+}
+
+// EarliestSendDate returns the earliest permitted send date for a filing
+// made on the given day.
+func (s *Service) EarliestSendDate(filed time.Time) (time.Time, error) {
+	d, err := s.Calendar.EarliestSendDate(filed)
+	if err != nil {
+		return d, calendarError(err)
+	}
+	return d, nil
+}
+
+// Get returns a broadcast the actor may see.
+func (s *Service) Get(ctx context.Context, a Actor, id string) (*Broadcast, error) {
+	var b *Broadcast
+	err := s.Store.View(ctx, func(tx ReadTx) error {
+		var err error
+		b, err = tx.Broadcast(id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !canRead(a, b, s.Regions) {
+		return nil, Errorf(CodeForbidden, "broadcast %s is outside your jurisdiction", id)
+	}
+	return b, nil
+}
+
+// List returns the broadcasts the actor may see that match q.
+func (s *Service) List(ctx context.Context, a Actor, q Query) (Page, error) {
+	switch a.Role {
+	case RoleDepartment:
+		q.Department = a.Org
+	case RoleRegulator:
+		if !a.IsNational() {
+			q.Province = a.Jurisdiction
+		}
+	case RoleAdmin:
+	default:
+		return Page{}, Errorf(CodeForbidden, "role %q may not list broadcasts", a.Role)
+	}
+	if q.Limit <= 0 {
+		q.Limit = DefaultPageSize
+	}
+	q.Limit = min(q.Limit, MaxPageSize)
+	var p Page
+	err := s.Store.View(ctx, func(tx ReadTx) error {
+		var err error
+		p, err = tx.Broadcasts(q)
+		return err
+	})
+	return p, err
+}
+
+// change runs one transition on broadcast id in its own transaction.
+func (s *Service) change(ctx context.Context, id string, fn func(tx Tx, b *Broadcast, now time.Time) error) (*Broadcast, error) {
+	var out *Broadcast
+	queued := false
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		b, err := tx.Broadcast(id)
+		if err != nil {
+			return err
+		}
+		watched := &enqueueWatch{Tx: tx}
+		if err := fn(watched, b, s.now()); err != nil {
+			return err
+		}
+		queued, out = watched.enqueued, b
+		return tx.PutBroadcast(b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if queued {
+		s.published()
+	}
+	return out, nil
+}
+
+// enqueueWatch notes whether a transaction enqueued anything, so the
+// publisher is woken only when there is work.
+type enqueueWatch struct {
+	Tx
+	enqueued bool
+}
+
+func (w *enqueueWatch) Enqueue(m OutboxMessage) error {
+	w.enqueued = true
+	return w.Tx.Enqueue(m)
+}
+
+// now is the service clock's time in Asia/Shanghai, so every recorded time
+// reads as local time to the people who use the system.
+func (s *Service) now() time.Time { return s.Clock.Now().In(Shanghai) }
+
+func (s *Service) published() {
+	if s.Published != nil {
+		s.Published()
+	}
+}
+
+func (s *Service) supervise(a Actor, b *Broadcast) error {
+	if a.Role != RoleRegulator {
+		return Errorf(CodeForbidden, "only a regulator may do this")
+	}
+	if !canSupervise(a, b.Scope, s.Regions) {
+		if len(b.Provinces(s.Regions)) > 1 {
+			return Errorf(CodeForbidden, "broadcast %s spans several provinces; only the national regulator (MIIT) may act on it", b.ID)
+		}
+		return Errorf(CodeForbidden, "broadcast %s is outside the jurisdiction of %s", b.ID, a.Org)
+	}
+	return nil
+}
+
+func conflict(b *Broadcast, verb string, allowed ...Status) error {
+	names := make([]string, len(allowed))
+	for i, s := range allowed {
+		names[i] = string(s)
+	}
+	return Errorf(CodeConflict, "broadcast %s is %s; only a broadcast that is %s can be %s",
+		b.ID, b.Status, strings.Join(names, " or "), verb).With("status", string(b.Status))
+}
+
+// Approve approves a pending filing. If its send time has already come, it
+// is released in the same transaction.
+func (s *Service) Approve(ctx context.Context, a Actor, id string) (*Broadcast, error) {
+	return s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
+		if err := s.supervise(a, b); err != nil {
+			return err
+		}
+		if b.Status != StatusPendingReview {
+			return conflict(b, "approved", StatusPendingReview)
+		}
+		if b.SendUntil != nil && now.After(*b.SendUntil) {
+			return Errorf(CodeConflict, "broadcast %s's send window closed at %s", b.ID, b.SendUntil.Format(time.RFC3339))
+		}
+		b.Status = StatusApproved
+		b.Review = &Review{Decision: DecisionApproved, Regulator: a.Org, By: a.Subject, At: now}
+		b.record(now, a, "approved", StatusPendingReview, "")
+		if !b.SendAt.After(now) {
+			return s.release(tx, b, now)
+		}
+		return nil
+	})
+}
+
+// Reject refuses a pending filing with a reason the department reads back.
+func (s *Service) Reject(ctx context.Context, a Actor, id string, code ReasonCode, reason string) (*Broadcast, error) {
+	reason = strings.TrimSpace(reason)
+	return s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
+		if err := s.supervise(a, b); err != nil {
+			return err
+		}
+		switch {
+		case code == "":
+			return Errorf(CodeReasonRequired, "a rejection needs a reason_code (one of %s)", joinQuoted(ReasonCodes)).With("field", "reason_code")
+		case !slices.Contains(ReasonCodes, code):
+			return invalid("reason_code", "reason_code %q is not one of %s", code, joinQuoted(ReasonCodes))
+		case reason == "":
+			return Errorf(CodeReasonRequired, "a rejection needs a reason the department can read").With("field", "reason")
+		case len([]rune(reason)) > MaxReasonChars:
+			return invalid("reason", "reason is longer than %d characters", MaxReasonChars)
+		}
+		if b.Status != StatusPendingReview {
+			return conflict(b, "rejected", StatusPendingReview)
+		}
+		b.Status = StatusRejected
+		b.Review = &Review{Decision: DecisionRejected, Regulator: a.Org, By: a.Subject, At: now, ReasonCode: code, Reason: reason}
+		b.record(now, a, "rejected", StatusPendingReview, string(code)+": "+reason)
+		return nil
+	})
+}
+
+// Withdraw lets the filing department take back a broadcast before it is
+// released.
+func (s *Service) Withdraw(ctx context.Context, a Actor, id string, reason string) (*Broadcast, error) {
+	return s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
+		if a.Role != RoleDepartment || a.Org != b.Department {
+			return Errorf(CodeForbidden, "only the filing department may withdraw broadcast %s", b.ID)
+		}
+		if b.Status != StatusPendingReview && b.Status != StatusApproved {
+			return conflict(b, "withdrawn (once released, ask the regulator to cancel)", StatusPendingReview, StatusApproved)
+		}
+		from := b.Status
+		b.Status = StatusWithdrawn
+		b.Closure = &Closure{Action: StatusWithdrawn, Org: a.Org, By: a.Subject, At: now, Reason: strings.TrimSpace(reason)}
+		b.record(now, a, "withdrawn", from, b.Closure.Reason)
+		return nil
+	})
+}
+
+// Cancel lets a regulator stop a broadcast. One that is dispatching gets a
+// stop sent to every provider that has not finished (Article 28).
+func (s *Service) Cancel(ctx context.Context, a Actor, id string, reason string) (*Broadcast, error) {
+	return s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
+		if err := s.supervise(a, b); err != nil {
+			return err
+		}
+		from := b.Status
+		switch from {
+		case StatusPendingReview, StatusApproved:
+		case StatusDispatching:
+			for i := range b.Providers {
+				p := &b.Providers[i]
+				if p.Status.Final() {
+					continue
+				}
+				stop := s.dispatchFor(b, p.Regions, DispatchStop)
+				if err := tx.Enqueue(OutboxMessage{Provider: p.Provider, MsgID: msgID(b.ID, DispatchStop, p.Provider), Dispatch: stop}); err != nil {
+					return err
+				}
+				p.Status, p.Detail, p.UpdatedAt = DeliveryStopped, "stop sent", now
+			}
+		default:
+			return conflict(b, "cancelled", StatusPendingReview, StatusApproved, StatusDispatching)
+		}
+		b.Status = StatusCancelled
+		b.Closure = &Closure{Action: StatusCancelled, Org: a.Org, By: a.Subject, At: now, Reason: strings.TrimSpace(reason)}
+		b.record(now, a, "cancelled", from, b.Closure.Reason)
+		return nil
+	})
+}
+
+// ReleaseDue releases every approved broadcast whose send time has come and
+// returns how many it released. A broadcast is released in the transaction
+// that moves it out of approved, so it is never released twice.
+func (s *Service) ReleaseDue(ctx context.Context) (int, error) {
+	var due []string
+	err := s.Store.View(ctx, func(tx ReadTx) error {
+		var err error
+		due, err = tx.DueReleases(s.now())
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range due {
+		_, err := s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
+			if b.Status != StatusApproved || b.SendAt.After(now) {
+				return nil // changed since we looked
+			}
+			n++
+			return s.release(tx, b, now)
+		})
+		if err != nil {
+			return n, fmt.Errorf("release %s: %w", id, err)
+		}
+	}
+	return n, nil
+}
+
+// NextRelease returns when the next approved broadcast is due.
+func (s *Service) NextRelease(ctx context.Context) (time.Time, bool, error) {
+	var t time.Time
+	var ok bool
+	err := s.Store.View(ctx, func(tx ReadTx) error {
+		var err error
+		t, ok, err = tx.NextRelease()
+		return err
+	})
+	return t, ok, err
+}
+
+// release moves b to dispatching and enqueues one dispatch for every
+// provider whose coverage meets its scope.
+func (s *Service) release(tx Tx, b *Broadcast, now time.Time) error {
+	providers, err := tx.Providers()
+	if err != nil {
+		return err
+	}
+	from := b.Status
+	b.Providers = b.Providers[:0]
+	for _, p := range providers {
+		regions := p.Coverage(s.Regions, b.Scope)
+		if len(regions) == 0 {
+			continue
+		}
+		d := s.dispatchFor(b, regions, DispatchBroadcast)
+		if err := tx.Enqueue(OutboxMessage{Provider: p.ID, MsgID: msgID(b.ID, DispatchBroadcast, p.ID), Dispatch: d}); err != nil {
+			return err
+		}
+		b.Providers = append(b.Providers, ProviderProgress{
+			Provider: p.ID, Name: p.Name, Regions: regions,
+			Status: DeliveryQueued, QueuedAt: now, UpdatedAt: now,
+		})
+	}
+	b.Status = StatusDispatching
+	b.ReleasedAt = &now
+	b.record(now, Actor{}, "released", from, fmt.Sprintf("dispatched to %d provider(s)", len(b.Providers)))
+	if b.IsEmergency() {
+		b.PostHoc = &PostHoc{Status: PostHocDue}
+		days := s.PostHocWorkingDays
+		if days <= 0 {
+			days = DefaultPostHocWorkingDays
+		}
+		// An emergency never waits on a calendar: without one the due
+		// date stays open rather than guessed.
+		if due, err := s.Calendar.AddWorkingDays(now, days); err == nil {
+			b.PostHoc.DueDate = due.Format(DateLayout)
+		}
+	}
+	if len(b.Providers) == 0 {
+		b.Status = StatusCompleted
+		b.CompletedAt = &now
+		b.record(now, Actor{}, "completed", StatusDispatching, "no registered provider covers the scope")
+	}
+	return nil
+}
+
+func msgID(broadcastID, kind, provider string) string {
+	return broadcastID + "." + kind + "." + provider
+}
+
+// dispatchFor builds the message one provider receives about b.
+func (s *Service) dispatchFor(b *Broadcast, regions []string, kind string) Dispatch {
+	d := Dispatch{
+		BroadcastID: b.ID, Type: kind,
+		SenderCode: b.SenderCode, Agency: b.Agency, Content: b.Content,
+		Regions: regions, SendAt: b.SendAt, SendUntil: b.SendUntil,
+		Exercise: b.Exercise, Charge: "free",
+	}
+	if e := b.Emergency; e != nil {
+		d.Emergency = &DispatchEmergency{Type: e.Type, Event: e.Event, Level: e.Level}
+	}
+	if kind != DispatchBroadcast {
+		d.References = b.ID
+	}
+	return d
+}
+
+// FilePostHoc records the department's after-the-fact report on an
+// emergency broadcast.
+func (s *Service) FilePostHoc(ctx context.Context, a Actor, id, report string) (*Broadcast, error) {
+	report = strings.TrimSpace(report)
+	return s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
+		if a.Role != RoleDepartment || a.Org != b.Department {
+			return Errorf(CodeForbidden, "only the filing department may report on broadcast %s", b.ID)
+		}
+		switch {
+		case b.PostHoc == nil:
+			return Errorf(CodeConflict, "broadcast %s owes no post-hoc report (only released emergencies do)", b.ID)
+		case b.PostHoc.Status == PostHocReviewed:
+			return Errorf(CodeConflict, "the post-hoc report on %s was already reviewed", b.ID)
+		case report == "":
+			return invalid("report", "report is required")
+		case len([]rune(report)) > MaxReportChars:
+			return invalid("report", "report is longer than %d characters", MaxReportChars)
+		}
+		b.PostHoc.Status, b.PostHoc.Report = PostHocFiled, report
+		b.PostHoc.FiledAt, b.PostHoc.FiledBy = &now, a.Subject
+		b.record(now, a, "post_hoc_filed", b.Status, "")
+		return nil
+	})
+}
+
+// ReviewPostHoc records the regulator's reading of a post-hoc report; a
+// not_emergency verdict stays on the department's record.
+func (s *Service) ReviewPostHoc(ctx context.Context, a Actor, id string, verdict PostHocVerdict, note string) (*Broadcast, error) {
+	note = strings.TrimSpace(note)
+	return s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
+		if err := s.supervise(a, b); err != nil {
+			return err
+		}
+		switch {
+		case verdict != PostHocAccepted && verdict != PostHocNotEmergency:
+			return invalid("verdict", "verdict must be %q or %q", PostHocAccepted, PostHocNotEmergency)
+		case verdict == PostHocNotEmergency && note == "":
+			return Errorf(CodeReasonRequired, "flagging a filing as not an emergency needs a note saying why").With("field", "note")
+		case b.PostHoc == nil || b.PostHoc.Status != PostHocFiled:
+			return Errorf(CodeConflict, "broadcast %s has no post-hoc report waiting for review", b.ID)
+		}
+		b.PostHoc.Status, b.PostHoc.Verdict, b.PostHoc.Note = PostHocReviewed, verdict, note
+		b.PostHoc.ReviewedAt, b.PostHoc.ReviewedBy = &now, a.Org
+		b.record(now, a, "post_hoc_reviewed", b.Status, string(verdict))
+		return nil
+	})
+}
+
+// Overdue reports whether b's post-hoc report is past its due date.
+func (p *PostHoc) Overdue(now time.Time) bool {
+	if p == nil || p.Status != PostHocDue || p.DueDate == "" {
+		return false
+	}
+	due, err := time.ParseInLocation(DateLayout, p.DueDate, Shanghai)
+	return err == nil && DateOf(now).After(due)
+}
