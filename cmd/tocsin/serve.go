@@ -34,8 +34,9 @@ type serveConfig struct {
 	LogJSON     bool
 
 	// Demo only.
-	Demo bool
-	Now  time.Time
+	Demo         bool
+	Now          time.Time
+	NoSimulators bool
 }
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer, demo bool) (serveConfig, error) {
@@ -55,6 +56,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	var now string
 	if demo {
 		fs.StringVar(&now, "now", "", "start the demo clock at this RFC 3339 time")
+		fs.BoolVar(&cfg.NoSimulators, "no-simulators", false, "run without the in-process provider simulators")
 	} else {
 		fs.StringVar(&cfg.Seed, "seed", envOr(getenv, "TOCSIN_SEED", ""), "JSON file of organisations and providers to create or update at start")
 	}
