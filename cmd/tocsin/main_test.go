@@ -83,7 +83,7 @@ func startServer(t *testing.T, dir string, args ...string) *server {
 	pr, pw := io.Pipe()
 	s := &server{data: dir, cancel: cancel, done: make(chan error, 1)}
 	all := append([]string{}, args...)
-	all = append(all, "--data", dir, "--http", "127.0.0.1:0", "--log-level", "warn")
+	all = append(all, "--data", dir, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-level", "warn")
 	go func() {
 		err := run(ctx, all, noEnv, pw, io.Discard)
 		pw.CloseWithError(err)

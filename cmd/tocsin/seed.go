@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/tocsin-dev/tocsin/internal/auth"
+	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
+	"github.com/tocsin-dev/tocsin/provider"
 )
 
 // seed is the directory a --seed file (or the demo) creates or updates.
@@ -36,13 +39,22 @@ func (c *coordinator) seedFile(ctx context.Context, path string) error {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return fmt.Errorf("seed %s: %w", path, err)
 	}
-	return c.apply(ctx, s)
+	creds, err := c.apply(ctx, s)
+	if err != nil {
+		return err
+	}
+	if len(creds) > 0 {
+		data, _ := json.MarshalIndent(creds, "", "  ")
+		c.log.Info("seeded providers; their NATS credentials are shown once, here", slog.String("credentials", string(data)))
+	}
+	return nil
 }
 
 // apply creates or updates everything in s. Passwords are hashed only for
 // accounts that do not exist yet, so restarts stay fast and keep any
-// password changed since.
-func (c *coordinator) apply(ctx context.Context, s seed) error {
+// password changed since. Providers get fresh NATS credentials, returned
+// by provider id.
+func (c *coordinator) apply(ctx context.Context, s seed) (map[string]natsbus.Credentials, error) {
 	now := c.clock.Now()
 	for _, o := range s.Organisations {
 		o.CreatedAt = now
@@ -50,21 +62,23 @@ func (c *coordinator) apply(ctx context.Context, s seed) error {
 		if o.Password != "" && !c.hasAccount(ctx, o.ID) {
 			hash, err := auth.HashPassword(o.Password)
 			if err != nil {
-				return fmt.Errorf("seed %s: %w", o.ID, err)
+				return nil, fmt.Errorf("seed %s: %w", o.ID, err)
 			}
 			acct = &tocsin.Account{Username: o.ID, Org: o.ID, PasswordHash: hash, CreatedAt: now}
 		}
 		if err := c.service.PutOrganisation(ctx, o.Organisation, acct); err != nil {
-			return fmt.Errorf("seed organisation %s: %w", o.ID, err)
+			return nil, fmt.Errorf("seed organisation %s: %w", o.ID, err)
 		}
 	}
+	creds := map[string]natsbus.Credentials{}
 	for _, p := range s.Providers {
-		p.CreatedAt = now
-		if err := c.service.PutProvider(ctx, p); err != nil {
-			return fmt.Errorf("seed provider %s: %w", p.ID, err)
+		cr, err := c.registry.Register(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("seed provider %s: %w", p.ID, err)
 		}
+		creds[p.ID] = cr
 	}
-	return nil
+	return creds, nil
 }
 
 func (c *coordinator) hasAccount(ctx context.Context, username string) bool {
@@ -119,7 +133,8 @@ const demoTokenTTL = 30 * 24 * time.Hour
 // what a newcomer needs.
 func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
 	dir := demoDirectory()
-	if err := c.apply(ctx, dir); err != nil {
+	creds, err := c.apply(ctx, dir)
+	if err != nil {
 		return err
 	}
 	tokens := map[string]string{}
@@ -143,15 +158,52 @@ func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
 	if err := writeFileAtomic(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("demo tokens: %w", err)
 	}
-	printDemo(stdout, c.httpAddr, path, dir)
+	credsData, err := json.MarshalIndent(creds, "", "  ")
+	if err != nil {
+		return err
+	}
+	credsPath := filepath.Join(c.cfg.Data, "demo-providers.json")
+	if err := writeFileAtomic(credsPath, append(credsData, '\n'), 0o600); err != nil {
+		return fmt.Errorf("demo providers: %w", err)
+	}
+	if !c.cfg.NoSimulators {
+		for _, cr := range creds {
+			c.startSimulator(ctx, cr)
+		}
+	}
+	printDemo(stdout, c, path, credsPath, dir, data, credsData)
 	return nil
 }
 
-func printDemo(w io.Writer, addr, tokensPath string, dir seed) {
-	base := "http://" + addr
+// startSimulator runs the reference provider in process with cr.
+func (c *coordinator) startSimulator(ctx context.Context, cr natsbus.Credentials) {
+	log := c.log.With(slog.String("simulator", cr.Provider))
+	c.goWork(func() {
+		client, err := provider.Connect(ctx, provider.Config{URL: cr.URL, ID: cr.Provider, User: cr.User, Password: cr.Password, Log: log})
+		if err != nil {
+			log.Error("simulator could not connect", slog.Any("error", err))
+			return
+		}
+		defer client.Close()
+		if err := client.Run(ctx, provider.DefaultSimulation.Handle); err != nil && ctx.Err() == nil {
+			log.Error("simulator stopped", slog.Any("error", err))
+		}
+	})
+}
+
+func printDemo(w io.Writer, c *coordinator, tokensPath, credsPath string, dir seed, tokens, creds []byte) {
+	base := "http://" + c.httpAddr
+	sims := "in-process simulators for cmcc, cucc and ctcc are receiving and reporting"
+	if c.cfg.NoSimulators {
+		sims = "no simulators (--no-simulators): connect providers yourself"
+	}
 	fmt.Fprintf(w, "Tocsin demo\n\n")
+	fmt.Fprintf(w, "  Web      %s/login\n", base)
 	fmt.Fprintf(w, "  API      %s/api/v1\n", base)
-	fmt.Fprintf(w, "  Tokens   %s (one JWT per organisation, valid %s)\n\n", tokensPath, demoTokenTTL)
+	fmt.Fprintf(w, "  NATS     %s (%s)\n", c.natsURL, sims)
+	fmt.Fprintf(w, "  Tokens   %s (one JWT per organisation, valid %s)\n", tokensPath, demoTokenTTL)
+	fmt.Fprintf(w, "  Providers %s (NATS credentials, stream and consumer)\n\n", credsPath)
+	fmt.Fprintf(w, "%s:\n%s\n%s:\n%s\n", tokensPath, tokens, credsPath, creds)
 	fmt.Fprintf(w, "Web logins (password %q for all):\n", DemoPassword)
 	for _, o := range dir.Organisations {
 		jur := o.Jurisdiction
@@ -166,8 +218,10 @@ Try it (needs curl and jq):
   # an ordinary filing waits ten working days and for review
   curl -s %[1]s/api/v1/calendar/earliest
   curl -s %[1]s/api/v1/broadcasts -H "Authorization: Bearer $(T gd-cab)"
+  # read a provider's dispatches with the nats CLI
+  nats --server %[3]s --user cmcc --password "$(jq -r .cmcc.password %[4]s)" consumer next TOCSIN_DISPATCH cmcc
 
-`, base, tokensPath)
+`, base, tokensPath, c.natsURL, credsPath)
 }
 
 // writeFileAtomic writes data to path through a synced temporary file, so

@@ -2,22 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/internal/auth"
-	"github.com/tocsin-dev/tocsin/internal/boltstore"
 	"github.com/tocsin-dev/tocsin/internal/calendar"
 	"github.com/tocsin-dev/tocsin/internal/httpapi"
-	"github.com/tocsin-dev/tocsin/internal/region"
+	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
@@ -32,6 +25,13 @@ type serveConfig struct {
 	PostHocDays int
 	LogLevel    slog.Level
 	LogJSON     bool
+
+	NATSListen   string
+	NATSURL      string
+	NATSUser     string
+	NATSPassword string
+	NATSReplicas int
+	LateAfter    time.Duration
 
 	// Demo only.
 	Demo         bool
@@ -50,6 +50,12 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&cfg.HTTP, "http", envOr(getenv, "TOCSIN_HTTP", "127.0.0.1:8080"), "HTTP listen address")
 	fs.StringVar(&cfg.Calendars, "calendars", envOr(getenv, "TOCSIN_CALENDARS", ""), "directory of extra calendar files (YYYY.json)")
 	fs.StringVar(&cfg.JWTKey, "jwt-key", envOr(getenv, "TOCSIN_JWT_KEY", ""), "Ed25519 signing key (PKCS#8 PEM); default DATA/keys/jwt.pem, created on first start")
+	fs.StringVar(&cfg.NATSListen, "nats-listen", envOr(getenv, "TOCSIN_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server")
+	fs.StringVar(&cfg.NATSURL, "nats-url", envOr(getenv, "TOCSIN_NATS_URL", ""), "use this external NATS server or cluster instead of the embedded one")
+	fs.StringVar(&cfg.NATSUser, "nats-user", envOr(getenv, "TOCSIN_NATS_USER", natsbus.CoordinatorUser), "coordinator's user on an external NATS")
+	fs.StringVar(&cfg.NATSPassword, "nats-password", envOr(getenv, "TOCSIN_NATS_PASSWORD", ""), "coordinator's password on an external NATS")
+	fs.IntVar(&cfg.NATSReplicas, "nats-replicas", 1, "JetStream replicas of the streams (3 on a three-node cluster)")
+	fs.DurationVar(&cfg.LateAfter, "emergency-deadline", 30*time.Second, "flag an emergency dispatch a provider has not received within this time")
 	fs.IntVar(&cfg.PostHocDays, "post-hoc-days", tocsin.DefaultPostHocWorkingDays, "working days after release an emergency's post-hoc report is due")
 	logLevel := fs.String("log-level", envOr(getenv, "TOCSIN_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.BoolVar(&cfg.LogJSON, "log-json", getenv("TOCSIN_LOG_JSON") != "", "log as JSON lines")
@@ -93,11 +99,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log := slog.New(handler)
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	c, err := startCoordinator(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer func() {
+		cancel() // ends the background loops close waits for
+		c.close()
+	}()
 	if demo {
 		if err := c.seedDemo(ctx, stdout); err != nil {
 			return err
@@ -109,111 +120,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "tocsin: listening on http://%s\n", c.httpAddr)
 	return c.serve(ctx)
-}
-
-// coordinator is one running Tocsin: the pieces serve wires together.
-type coordinator struct {
-	cfg      serveConfig
-	log      *slog.Logger
-	clock    tocsin.Clock
-	keys     *auth.Keys
-	regions  *region.Divisions
-	store    *boltstore.DB
-	service  *tocsin.Service
-	api      *httpapi.Server
-	listener net.Listener
-	httpAddr string
-}
-
-func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (*coordinator, error) {
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return nil, fmt.Errorf("data folder: %w", err)
-	}
-	keys, err := loadKeys(cfg.Data, cfg.JWTKey)
-	if err != nil {
-		return nil, err
-	}
-	cal, err := calendar.Load(cfg.Calendars)
-	if err != nil {
-		return nil, fmt.Errorf("calendars: %w", err)
-	}
-	log.Info("calendars loaded", slog.Any("years", cal.Years()))
-	var clock tocsin.Clock = tocsin.SystemClock{}
-	if !cfg.Now.IsZero() {
-		clock = tocsin.StartingAt(cfg.Now)
-		log.Info("demo clock set", slog.Time("now", cfg.Now))
-	}
-	regions := region.Default()
-	store, err := boltstore.Open(filepath.Join(cfg.Data, "tocsin.db"), regions, log)
-	if err != nil {
-		return nil, err
-	}
-	c := &coordinator{cfg: cfg, log: log, clock: clock, keys: keys, regions: regions, store: store}
-	c.service = &tocsin.Service{
-		Store: store, Calendar: cal, Regions: regions, Clock: clock,
-		PostHocWorkingDays: cfg.PostHocDays,
-	}
-	c.api = &httpapi.Server{
-		Service:   c.service,
-		Verifier:  keys.Verifier(time.Now), // tokens expire in real time, whatever the demo clock says
-		Regions:   regions,
-		Days:      calendarDays{cal},
-		Log:       log,
-		Metrics:   httpapi.NewMetrics(),
-		Ready:     c.ready,
-		Passwords: auth.HashPassword,
-	}
-	c.listener, err = net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
-	}
-	c.httpAddr = c.listener.Addr().String()
-	return c, nil
-}
-
-func (c *coordinator) ready(ctx context.Context) (map[string]any, error) {
-	details := map[string]any{}
-	err := c.store.View(ctx, func(tx tocsin.ReadTx) error {
-		n, err := tx.OutboxLen()
-		details["outbox_backlog"] = n
-		return err
-	})
-	return details, err
-}
-
-// serve answers HTTP until ctx ends, then drains in-flight requests.
-func (c *coordinator) serve(ctx context.Context) error {
-	srv := &http.Server{
-		Handler:           c.api.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(c.listener) }()
-	c.log.Info("serving", slog.String("http", c.httpAddr), slog.String("data", c.cfg.Data))
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http: %w", err)
-	case <-ctx.Done():
-	}
-	c.log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	return nil
-}
-
-func (c *coordinator) close() {
-	if err := c.store.Close(); err != nil {
-		c.log.Error("closing store", slog.Any("error", err))
-	}
 }
 
 // calendarDays adapts the calendar to the API's day listing.

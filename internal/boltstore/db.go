@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -48,9 +49,17 @@ type DB struct {
 	regions tocsin.Regions
 	log     *slog.Logger
 
+	// mu guards closed and every send on commits, so Close never closes
+	// the channel under a sender.
+	mu      sync.RWMutex
+	closed  bool
 	commits chan *commit  // Updates waiting for the committer
 	stopped chan struct{} // closed when the committer has exited
 }
+
+// ErrClosed is returned by Update on a closed store (during shutdown, so
+// callers see "unavailable, retry later", not a crash).
+var ErrClosed = &tocsin.Error{Code: tocsin.CodeUnavailable, Op: "boltstore", Message: "the store is closed"}
 
 type commit struct {
 	fn   func(tocsin.Tx) error
@@ -95,9 +104,17 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 	return db, nil
 }
 
-// Close waits for queued Updates to commit, then closes the file.
+// Close waits for queued Updates to commit, then closes the file. Updates
+// after Close fail with ErrClosed; closing twice is harmless.
 func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
 	close(db.commits)
+	db.mu.Unlock()
 	<-db.stopped
 	return db.bolt.Close()
 }
@@ -119,12 +136,22 @@ func (db *DB) View(ctx context.Context, fn func(tocsin.ReadTx) error) error {
 // Once fn has been handed to the committer Update waits for the outcome even
 // if ctx ends, so a caller never mistakes a committed change for a failed one.
 func (db *DB) Update(ctx context.Context, fn func(tocsin.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err // select below would pick at random between a ready send and a done ctx
+	}
 	c := &commit{fn: fn, done: make(chan error, 1)}
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return ErrClosed
+	}
 	select {
 	case db.commits <- c:
 	case <-ctx.Done():
+		db.mu.RUnlock()
 		return ctx.Err()
 	}
+	db.mu.RUnlock()
 	return <-c.done
 }
 

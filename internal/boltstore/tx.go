@@ -182,7 +182,7 @@ func (t *tx) Broadcasts(q tocsin.Query) (tocsin.Page, error) {
 		if !matches(q, b, t.regions) {
 			return true, nil
 		}
-		if len(page.Broadcasts) == q.Limit {
+		if q.Limit > 0 && len(page.Broadcasts) == q.Limit {
 			page.NextCursor = page.Broadcasts[len(page.Broadcasts)-1].ID
 			return false, nil
 		}

@@ -20,6 +20,7 @@ func (s *Server) broadcastRoutes() chi.Router {
 		r.Post("/reject", s.handle(s.reject))
 		r.Post("/withdraw", s.handle(s.withdraw))
 		r.Post("/cancel", s.handle(s.cancel))
+		r.Post("/resend", s.handle(s.resend))
 		r.Post("/post-hoc", s.handle(s.filePostHoc))
 		r.Post("/post-hoc/review", s.handle(s.reviewPostHoc))
 	})

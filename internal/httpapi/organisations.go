@@ -57,6 +57,11 @@ func (s *Server) putOrganisation(w http.ResponseWriter, r *http.Request) error {
 	}
 	o := body.Organisation
 	o.CreatedAt = s.Service.Clock.Now()
+	// Validate (and so normalise) here, so the account below names the
+	// organisation as stored and the response shows what was stored.
+	if err := tocsin.ValidateOrganisation(&o, s.Service.Regions); err != nil {
+		return err
+	}
 	var acct *tocsin.Account
 	if body.Password != "" {
 		if len(body.Password) < 8 {

@@ -33,8 +33,10 @@ type Server struct {
 	Verifier TokenVerifier
 	Regions  RegionDirectory
 	Days     DayLister
-	Log      *slog.Logger
-	Metrics  *Metrics
+	// Providers registers providers; nil until dispatch is wired.
+	Providers ProviderRegistry
+	Log       *slog.Logger
+	Metrics   *Metrics
 	// Ready reports whether the coordinator can take work, with details
 	// (outbox backlog, NATS state) shown on /readyz.
 	Ready func(ctx context.Context) (map[string]any, error)
@@ -70,6 +72,7 @@ func (s *Server) Routes() chi.Router {
 		r.Use(s.authenticate)
 		r.Mount("/broadcasts", s.broadcastRoutes())
 		r.Mount("/organisations", s.organisationRoutes())
+		r.Mount("/providers", s.providerRoutes())
 	})
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return tocsin.Errorf(tocsin.CodeNotFound, "no API route %s %s", r.Method, r.URL.Path)
@@ -243,19 +246,29 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		h := r.Header.Get("Authorization")
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || strings.TrimSpace(token) == "" {
+		token, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
 			s.writeError(w, r, tocsin.Errorf(tocsin.CodeUnauthorized, "an Authorization: Bearer <JWT> header is required"))
 			return
 		}
-		a, err := s.Verifier.Verify(strings.TrimSpace(token))
+		a, err := s.Verifier.Verify(token)
 		if err != nil {
 			s.writeError(w, r, &tocsin.Error{Code: tocsin.CodeUnauthorized, Message: err.Error()})
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithActor(r.Context(), a)))
 	})
+}
+
+// bearerToken returns the token of an Authorization header using the
+// Bearer scheme, whose name is case-insensitive (RFC 9110, section 11.1).
+func bearerToken(h string) (string, bool) {
+	const scheme = "Bearer "
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	token := strings.TrimSpace(h[len(scheme):])
+	return token, token != ""
 }
 
 // actor returns the request's authenticated caller; routes behind

@@ -71,6 +71,8 @@ type ProviderProgress struct {
 	Detail     string         `json:"detail,omitempty"`
 	QueuedAt   time.Time      `json:"queued_at"`
 	UpdatedAt  time.Time      `json:"updated_at"`
+	// Attempts counts re-sends after the first dispatch.
+	Attempts int `json:"attempts,omitempty"`
 	// Late is set when an emergency dispatch was not received within the
 	// configured deadline.
 	Late bool `json:"late,omitempty"`

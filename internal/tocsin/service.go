@@ -437,15 +437,20 @@ func (s *Service) ReleaseDue(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, id := range due {
+		released := false
 		_, err := s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
+			released = false // fn may run more than once (Store.Update)
 			if b.Status != StatusApproved || b.SendAt.After(now) {
 				return nil // changed since we looked
 			}
-			n++
+			released = true
 			return s.release(tx, b, now)
 		})
 		if err != nil {
 			return n, fmt.Errorf("release %s: %w", id, err)
+		}
+		if released {
+			n++
 		}
 	}
 	return n, nil

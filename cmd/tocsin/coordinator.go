@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tocsin-dev/tocsin/internal/auth"
+	"github.com/tocsin-dev/tocsin/internal/boltstore"
+	"github.com/tocsin-dev/tocsin/internal/calendar"
+	"github.com/tocsin-dev/tocsin/internal/httpapi"
+	"github.com/tocsin-dev/tocsin/internal/natsbus"
+	"github.com/tocsin-dev/tocsin/internal/region"
+	"github.com/tocsin-dev/tocsin/internal/schedule"
+	"github.com/tocsin-dev/tocsin/internal/tocsin"
+)
+
+// coordinator is one running Tocsin: the pieces serve wires together, and
+// the goroutines it runs.
+type coordinator struct {
+	cfg        serveConfig
+	log        *slog.Logger
+	clock      tocsin.Clock
+	keys       *auth.Keys
+	regions    *region.Divisions
+	store      *boltstore.DB
+	service    *tocsin.Service
+	embedded   *natsbus.Embedded // nil with an external NATS
+	bus        *natsbus.Bus
+	dispatcher *natsbus.Dispatcher
+	registry   *natsbus.Registry
+	metrics    *httpapi.Metrics
+	api        *httpapi.Server
+	listener   net.Listener
+	httpAddr   string
+	natsURL    string
+
+	workers sync.WaitGroup // background loops, ended by the start context
+}
+
+func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c *coordinator, err error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	c = &coordinator{cfg: cfg, log: log, clock: tocsin.SystemClock{}, regions: region.Default(), metrics: httpapi.NewMetrics()}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	if c.keys, err = loadKeys(cfg.Data, cfg.JWTKey); err != nil {
+		return nil, err
+	}
+	cal, err := calendar.Load(cfg.Calendars)
+	if err != nil {
+		return nil, fmt.Errorf("calendars: %w", err)
+	}
+	log.Info("calendars loaded", slog.Any("years", cal.Years()))
+	if !cfg.Now.IsZero() {
+		c.clock = tocsin.StartingAt(cfg.Now)
+		log.Info("demo clock set", slog.Time("now", cfg.Now))
+	}
+	if c.store, err = boltstore.Open(filepath.Join(cfg.Data, "tocsin.db"), c.regions, log); err != nil {
+		return nil, err
+	}
+	c.service = &tocsin.Service{
+		Store: c.store, Calendar: cal, Regions: c.regions, Clock: c.clock,
+		PostHocWorkingDays: cfg.PostHocDays,
+	}
+	if err := c.startNATS(ctx); err != nil {
+		return nil, err
+	}
+	c.api = &httpapi.Server{
+		Service:   c.service,
+		Verifier:  c.keys.Verifier(time.Now), // tokens expire in real time, whatever the demo clock says
+		Regions:   c.regions,
+		Days:      calendarDays{cal},
+		Providers: registryAPI{c.registry, c.dispatcher},
+		Log:       log,
+		Metrics:   c.metrics,
+		Ready:     c.ready,
+		Passwords: auth.HashPassword,
+	}
+	c.registerGauges()
+	if c.listener, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+	}
+	c.httpAddr = c.listener.Addr().String()
+
+	c.goWork(func() {
+		if err := c.dispatcher.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("dispatcher stopped", slog.Any("error", err))
+		}
+	})
+	sched := &schedule.Scheduler{
+		Service: c.service, Log: log, LateAfter: cfg.LateAfter,
+		OnRelease: func(n int) { c.metrics.Add("tocsin_releases_total", "Scheduled broadcasts released.", float64(n)) },
+	}
+	c.goWork(func() { sched.Run(ctx) })
+	return c, nil
+}
+
+// startNATS starts the embedded server (or connects to the external one)
+// and the dispatcher; the dispatcher's loops start with the coordinator.
+func (c *coordinator) startNATS(ctx context.Context) error {
+	var opts []nats.Option
+	c.natsURL = c.cfg.NATSURL
+	if c.natsURL == "" {
+		users, err := natsbus.ProviderUsers(ctx, c.store)
+		if err != nil {
+			return err
+		}
+		c.embedded, err = natsbus.StartEmbedded(filepath.Join(c.cfg.Data, "nats"), c.cfg.NATSListen, users, c.log)
+		if err != nil {
+			return err
+		}
+		c.natsURL = c.embedded.ClientURL()
+		opts = append(opts, nats.UserInfo(natsbus.CoordinatorUser, c.embedded.CoordinatorPassword))
+	} else if c.cfg.NATSPassword != "" {
+		opts = append(opts, nats.UserInfo(c.cfg.NATSUser, c.cfg.NATSPassword))
+	}
+	bus, err := natsbus.Connect(c.natsURL, c.log, c.cfg.NATSReplicas, opts...)
+	if err != nil {
+		return err
+	}
+	c.bus = bus
+	c.dispatcher = natsbus.NewDispatcher(bus, c.service, c.log)
+	c.dispatcher.OnPublished = func(n int) {
+		c.metrics.Add("tocsin_dispatches_published_total", "Dispatches acknowledged by JetStream.", float64(n))
+	}
+	c.dispatcher.OnReceipt = func(provider string, status tocsin.DeliveryStatus) {
+		c.metrics.Add("tocsin_receipts_total", "Receipts applied, by provider and status.", 1, "provider", provider, "status", string(status))
+	}
+	c.service.Published = c.dispatcher.Kick
+	c.registry = &natsbus.Registry{Service: c.service, Bus: bus, Embedded: c.embedded, URL: c.natsURL}
+	return nil
+}
+
+func (c *coordinator) goWork(fn func()) {
+	c.workers.Add(1)
+	go func() {
+		defer c.workers.Done()
+		fn()
+	}()
+}
+
+func (c *coordinator) registerGauges() {
+	c.metrics.Gauge("tocsin_outbox_backlog", "Dispatches committed but not yet acknowledged by JetStream.", func() map[string]float64 {
+		n := 0
+		_ = c.store.View(context.Background(), func(tx tocsin.ReadTx) error {
+			var err error
+			n, err = tx.OutboxLen()
+			return err
+		})
+		return map[string]float64{"": float64(n)}
+	})
+	c.metrics.Gauge("tocsin_nats_connected", "1 while the coordinator is connected to NATS.", func() map[string]float64 {
+		v := 0.0
+		if c.bus.Connected() {
+			v = 1
+		}
+		return map[string]float64{"": v}
+	})
+	c.metrics.Gauge("tocsin_provider_last_seen_seconds", "Seconds since each provider was last seen pulling or reporting.", func() map[string]float64 {
+		out := map[string]float64{}
+		var providers []*tocsin.Provider
+		_ = c.store.View(context.Background(), func(tx tocsin.ReadTx) error {
+			var err error
+			providers, err = tx.Providers()
+			return err
+		})
+		for _, p := range providers {
+			if t, ok := c.dispatcher.LastSeen(p.ID); ok {
+				out[httpapi.Label("provider", p.ID)] = time.Since(t).Seconds()
+			}
+		}
+		return out
+	})
+}
+
+func (c *coordinator) ready(ctx context.Context) (map[string]any, error) {
+	details := map[string]any{"nats_url": c.natsURL}
+	err := c.store.View(ctx, func(tx tocsin.ReadTx) error {
+		n, err := tx.OutboxLen()
+		details["outbox_backlog"] = n
+		return err
+	})
+	if err != nil {
+		return details, err
+	}
+	details["nats_connected"] = c.bus.Connected()
+	details["dispatch_ready"] = c.dispatcher.Ready()
+	// Filing goes on while NATS is away (the outbox holds dispatches), so
+	// NATS state is reported but does not make us unready.
+	return details, nil
+}
+
+// serve answers HTTP until ctx ends, then drains in-flight requests.
+func (c *coordinator) serve(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           c.api.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(c.listener) }()
+	c.log.Info("serving", slog.String("http", c.httpAddr), slog.String("nats", c.natsURL), slog.String("data", c.cfg.Data))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	c.log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}
+
+// close stops everything in reverse order of start. The start context
+// must already be cancelled, so the background loops are ending.
+func (c *coordinator) close() {
+	c.workers.Wait()
+	if c.bus != nil {
+		c.bus.Close()
+	}
+	if c.embedded != nil {
+		c.embedded.Shutdown()
+	}
+	if c.store != nil {
+		if err := c.store.Close(); err != nil {
+			c.log.Error("closing store", slog.Any("error", err))
+		}
+	}
+}
+
+// registryAPI adapts the NATS registry to the API's provider registry.
+type registryAPI struct {
+	registry   *natsbus.Registry
+	dispatcher *natsbus.Dispatcher
+}
+
+func (r registryAPI) Register(ctx context.Context, p tocsin.Provider) (any, error) {
+	creds, err := r.registry.Register(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		natsbus.Credentials
+		Name    string   `json:"name"`
+		Regions []string `json:"regions"`
+	}{creds, p.Name, p.Regions}, nil
+}
+
+func (r registryAPI) LastSeen(provider string) (time.Time, bool) {
+	return r.dispatcher.LastSeen(provider)
+}

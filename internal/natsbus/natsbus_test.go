@@ -1,0 +1,130 @@
+package natsbus_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tocsin-dev/tocsin/internal/natsbus"
+)
+
+// testNATS is an embedded server with the coordinator connected.
+type testNATS struct {
+	embedded  *natsbus.Embedded
+	bus       *natsbus.Bus
+	passwords map[string]string
+}
+
+func startNATS(t *testing.T) *testNATS {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	e, err := natsbus.StartEmbedded(t.TempDir(), "127.0.0.1:0", nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	bus, err := natsbus.Connect(e.ClientURL(), log, 1, nats.UserInfo(natsbus.CoordinatorUser, e.CoordinatorPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &testNATS{embedded: e, bus: bus, passwords: map[string]string{}}
+}
+
+// addProvider registers a provider login and consumer the way the registry
+// does, one reload at a time.
+func (n *testNATS) addProvider(t *testing.T, id string) {
+	t.Helper()
+	n.passwords[id] = natsbus.RandomSecret()
+	var users []natsbus.ProviderUser
+	for pid, pw := range n.passwords {
+		h, err := natsbus.HashPassword(pw, bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, natsbus.ProviderUser{ID: pid, PasswordHash: h})
+	}
+	if err := n.embedded.SetProviders(users); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.bus.EnsureProviderConsumer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (n *testNATS) connect(t *testing.T, id string) *nats.Conn {
+	t.Helper()
+	errs := make(chan error, 16)
+	nc, err := nats.Connect(n.embedded.ClientURL(), nats.UserInfo(id, n.passwords[id]),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", id, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func (n *testNATS) publish(t *testing.T, provider, broadcast string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	data, _ := json.Marshal(map[string]string{"broadcast_id": broadcast, "type": "broadcast"})
+	if _, err := n.bus.JetStream().Publish(ctx, natsbus.DispatchSubject(provider), data, jetstream.WithMsgID(broadcast+"."+provider)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProvidersAddedOneByOneCanPull(t *testing.T) {
+	n := startNATS(t)
+	ids := []string{"aaa", "bbb", "ccc", "ddd"}
+	for _, id := range ids {
+		n.addProvider(t, id)
+	}
+	for _, id := range ids {
+		n.publish(t, id, "BC1")
+	}
+	for _, id := range ids {
+		t.Run(id, func(t *testing.T) {
+			js, err := jetstream.New(n.connect(t, id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			cons, err := js.Consumer(ctx, natsbus.DispatchStream, id)
+			if err != nil {
+				t.Fatalf("consumer info as %s: %v", id, err)
+			}
+			batch, err := cons.Fetch(1, jetstream.FetchMaxWait(3*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			for m := range batch.Messages() {
+				got++
+				if m.Subject() != natsbus.DispatchSubject(id) {
+					t.Errorf("got %s", m.Subject())
+				}
+				if err := m.DoubleAck(ctx); err != nil {
+					t.Errorf("ack: %v", err)
+				}
+			}
+			if got != 1 {
+				t.Fatalf("fetched %d messages, want 1 (%v)", got, batch.Error())
+			}
+		})
+	}
+}

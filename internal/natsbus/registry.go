@@ -1,0 +1,94 @@
+package natsbus
+
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tocsin-dev/tocsin/internal/tocsin"
+)
+
+// Credentials are what a provider needs to connect; the password is shown
+// once, at registration, and only its hash is kept.
+type Credentials struct {
+	Provider        string `json:"provider"`
+	URL             string `json:"url"`
+	User            string `json:"user"`
+	Password        string `json:"password"`
+	Account         string `json:"account"`
+	Stream          string `json:"stream"`
+	Consumer        string `json:"consumer"`
+	DispatchSubject string `json:"dispatch_subject"`
+	ReceiptSubject  string `json:"receipt_subject"`
+	ReceiptStream   string `json:"receipt_stream"`
+}
+
+// Registry registers providers: the store record, the NATS login (in the
+// embedded server's configuration) and the durable consumer.
+type Registry struct {
+	Service *tocsin.Service
+	Bus     *Bus
+	// Embedded is nil with an external NATS, whose operator configures
+	// provider accounts from the same generated configuration.
+	Embedded *Embedded
+	// URL is the client URL given to providers.
+	URL string
+}
+
+// Register creates or re-keys a provider and returns fresh credentials.
+func (r *Registry) Register(ctx context.Context, p tocsin.Provider) (Credentials, error) {
+	password := RandomSecret()
+	hash, err := HashPassword(password, bcrypt.DefaultCost)
+	if err != nil {
+		return Credentials{}, err
+	}
+	p.NATSUser, p.NATSPasswordHash = p.ID, hash
+	p.CreatedAt = r.Service.Clock.Now()
+	if err := r.Service.PutProvider(ctx, p); err != nil {
+		return Credentials{}, err
+	}
+	if err := r.SyncUsers(ctx); err != nil {
+		return Credentials{}, err
+	}
+	if err := r.Bus.EnsureProviderConsumer(ctx, p.ID); err != nil {
+		return Credentials{}, tocsin.Errorf(tocsin.CodeUnavailable,
+			"provider %s is registered, but its consumer could not be created yet (NATS unavailable); it will be at the next start: %v", p.ID, err)
+	}
+	return Credentials{
+		Provider: p.ID, URL: r.URL, User: p.ID, Password: password,
+		Account: ProviderAccount(p.ID), Stream: DispatchStream, Consumer: p.ID,
+		DispatchSubject: DispatchSubject(p.ID), ReceiptSubject: ReceiptSubject(p.ID), ReceiptStream: ReceiptStream,
+	}, nil
+}
+
+// SyncUsers brings the embedded server's provider logins in line with the
+// store.
+func (r *Registry) SyncUsers(ctx context.Context) error {
+	if r.Embedded == nil {
+		return nil
+	}
+	users, err := ProviderUsers(ctx, r.Service.Store)
+	if err != nil {
+		return err
+	}
+	return r.Embedded.SetProviders(users)
+}
+
+// ProviderUsers reads every provider's NATS login from the store.
+func ProviderUsers(ctx context.Context, store tocsin.Store) ([]ProviderUser, error) {
+	var users []ProviderUser
+	err := store.View(ctx, func(tx tocsin.ReadTx) error {
+		ps, err := tx.Providers()
+		for _, p := range ps {
+			if p.NATSPasswordHash != "" {
+				users = append(users, ProviderUser{ID: p.ID, PasswordHash: p.NATSPasswordHash})
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provider logins: %w", err)
+	}
+	return users, nil
+}

@@ -1,0 +1,221 @@
+package tocsin
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Receipt is what a provider reports about one broadcast.
+type Receipt struct {
+	BroadcastID string         `json:"broadcast_id"`
+	Status      DeliveryStatus `json:"status"`
+	Recipients  int            `json:"recipients"`
+	Sent        int            `json:"sent"`
+	Delivered   int            `json:"delivered"`
+	Failed      int            `json:"failed"`
+	Detail      string         `json:"detail,omitempty"`
+}
+
+// MaxDetailChars bounds a receipt's detail text.
+const MaxDetailChars = 1000
+
+// ApplyReceipt records a provider's receipt. A receipt never moves a
+// provider backwards (redelivered or reordered receipts are harmless), and
+// the broadcast completes when every provider has finished.
+func (s *Service) ApplyReceipt(ctx context.Context, provider string, r Receipt) error {
+	switch r.Status {
+	case DeliveryReceived, DeliverySending, DeliveryDelivered, DeliveryFailed:
+	default:
+		return invalid("status", "receipt status %q is not one of received, sending, delivered, failed", r.Status)
+	}
+	if r.Recipients < 0 || r.Sent < 0 || r.Delivered < 0 || r.Failed < 0 {
+		return invalid("counts", "receipt counts may not be negative")
+	}
+	r.Detail = truncate(strings.TrimSpace(r.Detail), MaxDetailChars)
+	return s.Store.Update(ctx, func(tx Tx) error {
+		b, err := tx.Broadcast(r.BroadcastID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		p := b.progress(provider)
+		if p == nil {
+			return Errorf(CodeNotFound, "broadcast %s was not dispatched to provider %s", b.ID, provider)
+		}
+		if err := touchProvider(tx, provider, now); err != nil {
+			return err
+		}
+		if rank(r.Status) < rank(p.Status) {
+			return nil // stale: we already know more
+		}
+		p.Recipients, p.Sent, p.Delivered, p.Failed = r.Recipients, r.Sent, r.Delivered, r.Failed
+		if p.Status != DeliveryStopped {
+			p.Status = r.Status
+		}
+		p.Detail, p.UpdatedAt, p.Late = r.Detail, now, false
+		b.completeIfDone(now)
+		return tx.PutBroadcast(b)
+	})
+}
+
+// rank orders delivery states so progress only moves forward.
+func rank(s DeliveryStatus) int {
+	switch s {
+	case DeliveryQueued:
+		return 0
+	case DeliveryReceived:
+		return 1
+	case DeliverySending:
+		return 2
+	default:
+		return 3 // delivered, failed, stopped
+	}
+}
+
+func touchProvider(tx Tx, id string, now time.Time) error {
+	p, err := tx.Provider(id)
+	if IsCode(err, CodeNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if p.LastSeen != nil && now.Sub(*p.LastSeen) < time.Second {
+		return nil
+	}
+	p.LastSeen = &now
+	return tx.PutProvider(p)
+}
+
+func (b *Broadcast) progress(provider string) *ProviderProgress {
+	for i := range b.Providers {
+		if b.Providers[i].Provider == provider {
+			return &b.Providers[i]
+		}
+	}
+	return nil
+}
+
+// completeIfDone moves a dispatching broadcast to completed once every
+// provider has finished with it.
+func (b *Broadcast) completeIfDone(now time.Time) {
+	if b.Status != StatusDispatching {
+		return
+	}
+	delivered, failed := 0, 0
+	for _, p := range b.Providers {
+		if !p.Status.Final() {
+			return
+		}
+		delivered += p.Delivered
+		failed += p.Failed
+	}
+	b.Status = StatusCompleted
+	b.CompletedAt = &now
+	b.record(now, Actor{}, "completed", StatusDispatching, fmt.Sprintf("%d delivered, %d failed", delivered, failed))
+}
+
+// MarkUndeliverable records that a provider never acknowledged a dispatch
+// (a dead letter), so the failure is visible and can be re-sent.
+func (s *Service) MarkUndeliverable(ctx context.Context, provider, broadcastID, reason string) error {
+	_, err := s.change(ctx, broadcastID, func(tx Tx, b *Broadcast, now time.Time) error {
+		p := b.progress(provider)
+		if p == nil || p.Status.Final() {
+			return nil
+		}
+		p.Status, p.Detail, p.UpdatedAt = DeliveryFailed, truncate(reason, MaxDetailChars), now
+		b.record(now, Actor{}, "dispatch_failed", b.Status, provider+": "+reason)
+		b.completeIfDone(now)
+		return nil
+	})
+	return err
+}
+
+// Resend queues one provider's dispatch again, for a provider that failed
+// or went silent. The new message has its own id, so the broker does not
+// drop it as a duplicate; the provider drops it if it already had it.
+func (s *Service) Resend(ctx context.Context, a Actor, id, provider string) (*Broadcast, error) {
+	return s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
+		if err := s.supervise(a, b); err != nil {
+			return err
+		}
+		if b.Status != StatusDispatching && b.Status != StatusCompleted {
+			return conflict(b, "re-sent", StatusDispatching, StatusCompleted)
+		}
+		p := b.progress(provider)
+		if p == nil {
+			return Errorf(CodeNotFound, "broadcast %s was not dispatched to provider %s", b.ID, provider).With("field", "provider")
+		}
+		p.Attempts++
+		d := s.dispatchFor(b, p.Regions, DispatchBroadcast)
+		mid := fmt.Sprintf("%s.%d", msgID(b.ID, DispatchBroadcast, provider), p.Attempts+1)
+		if err := tx.Enqueue(OutboxMessage{Provider: provider, MsgID: mid, Dispatch: d}); err != nil {
+			return err
+		}
+		p.Status, p.Detail, p.QueuedAt, p.UpdatedAt, p.Late = DeliveryQueued, "re-sent", now, now, false
+		if b.Status == StatusCompleted {
+			b.Status, b.CompletedAt = StatusDispatching, nil
+		}
+		b.record(now, a, "resent", b.Status, provider)
+		return nil
+	})
+}
+
+// FlagLate marks emergency dispatches that a provider has not received
+// within deadline of being queued, and returns how many are late now.
+func (s *Service) FlagLate(ctx context.Context, deadline time.Duration) (int, error) {
+	emergency := true
+	var ids []string
+	late := 0
+	now := s.now()
+	err := s.Store.View(ctx, func(tx ReadTx) error {
+		cursor := ""
+		for {
+			page, err := tx.Broadcasts(Query{Status: []Status{StatusDispatching}, Emergency: &emergency, Limit: MaxPageSize, Cursor: cursor})
+			if err != nil {
+				return err
+			}
+			for _, b := range page.Broadcasts {
+				for _, p := range b.Providers {
+					if p.Status == DeliveryQueued && now.Sub(p.QueuedAt) > deadline {
+						late++
+						if !p.Late {
+							ids = append(ids, b.ID)
+							break
+						}
+					}
+				}
+			}
+			if cursor = page.NextCursor; cursor == "" {
+				return nil
+			}
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		_, err := s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
+			for i := range b.Providers {
+				p := &b.Providers[i]
+				if p.Status == DeliveryQueued && now.Sub(p.QueuedAt) > deadline && !p.Late {
+					p.Late = true
+					b.record(now, Actor{}, "late", b.Status, fmt.Sprintf("%s has not received it within %s", p.Provider, deadline))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return late, err
+		}
+	}
+	return late, nil
+}
+
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}
