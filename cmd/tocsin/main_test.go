@@ -213,3 +213,30 @@ func TestDemoNowSetsTheClock(t *testing.T) {
 		t.Fatalf("earliest under the demo clock = %v", got.body)
 	}
 }
+
+func TestProviderAddThroughTheRunningServer(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, "demo", "--no-simulators")
+	var stdout bytes.Buffer
+	err := run(context.Background(), []string{"provider", "add", "--server", s.base, "--data", dir,
+		"--id", "gx-mobile", "--name", "Guangxi Mobile", "--regions", "450000"}, noEnv, &stdout, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var creds map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &creds); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+	}
+	for _, k := range []string{"url", "user", "password", "stream", "consumer"} {
+		if creds[k] == "" || creds[k] == nil {
+			t.Errorf("credentials lack %s: %v", k, creds)
+		}
+	}
+	stdout.Reset()
+	if err := run(context.Background(), []string{"provider", "list", "--server", s.base, "--data", dir}, noEnv, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "gx-mobile") || strings.Contains(stdout.String(), "password") {
+		t.Fatalf("provider list = %s", stdout.String())
+	}
+}
