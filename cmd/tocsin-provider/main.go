@@ -95,4 +95,3 @@ func readCredentials(path, id string) (credentials, error) {
 	}
 	return c, nil
 }
-

@@ -204,7 +204,6 @@ func TestServeRejectsBadFlags(t *testing.T) {
 	}
 }
 
-
 func TestDemoNowSetsTheClock(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, "demo", "--no-simulators", "--now", "2026-09-18T10:00:00+08:00")
