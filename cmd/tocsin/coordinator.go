@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tocsin-dev/tocsin/internal/auth"
 	"github.com/tocsin-dev/tocsin/internal/boltstore"
@@ -142,6 +143,21 @@ func (c *coordinator) startNATS(ctx context.Context) error {
 	}
 	c.service.Published = c.dispatcher.Kick
 	c.registry = &natsbus.Registry{Service: c.service, Bus: bus, Embedded: c.embedded, URL: c.natsURL}
+	if c.embedded == nil && c.cfg.NATSAccounts != "" {
+		// An external cluster learns provider logins from a file its
+		// nodes include and reload (docker-compose.yml shows how).
+		hash, err := natsbus.HashPassword(c.cfg.NATSPassword, bcrypt.DefaultCost)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(c.cfg.NATSAccounts), 0o755); err != nil {
+			return fmt.Errorf("nats accounts file: %w", err)
+		}
+		c.registry.AccountsFile, c.registry.CoordinatorPasswordHash = c.cfg.NATSAccounts, hash
+		if err := c.registry.SyncUsers(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -1,9 +1,10 @@
 package main
 
 import (
+	"github.com/tocsin-dev/tocsin/internal/atomicfile"
+
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -155,7 +156,7 @@ func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	path := filepath.Join(c.cfg.Data, "demo-tokens.json")
-	if err := writeFileAtomic(path, append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("demo tokens: %w", err)
 	}
 	credsData, err := json.MarshalIndent(creds, "", "  ")
@@ -163,7 +164,7 @@ func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	credsPath := filepath.Join(c.cfg.Data, "demo-providers.json")
-	if err := writeFileAtomic(credsPath, append(credsData, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(credsPath, append(credsData, '\n'), 0o600); err != nil {
 		return fmt.Errorf("demo providers: %w", err)
 	}
 	if !c.cfg.NoSimulators {
@@ -222,31 +223,4 @@ Try it (needs curl and jq):
   nats --server %[3]s --user cmcc --password "$(jq -r .cmcc.password %[4]s)" consumer next TOCSIN_DISPATCH cmcc
 
 `, base, tokensPath, c.natsURL, credsPath)
-}
-
-// writeFileAtomic writes data to path through a synced temporary file, so
-// a crash leaves the old file or the new one, never half of either.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), perm)
-	}
-	if err != nil {
-		return errors.Join(err, os.Remove(tmp.Name()))
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -31,6 +31,7 @@ type serveConfig struct {
 	NATSUser     string
 	NATSPassword string
 	NATSReplicas int
+	NATSAccounts string
 	LateAfter    time.Duration
 
 	// Demo only.
@@ -55,6 +56,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&cfg.NATSUser, "nats-user", envOr(getenv, "TOCSIN_NATS_USER", natsbus.CoordinatorUser), "coordinator's user on an external NATS")
 	fs.StringVar(&cfg.NATSPassword, "nats-password", envOr(getenv, "TOCSIN_NATS_PASSWORD", ""), "coordinator's password on an external NATS")
 	fs.IntVar(&cfg.NATSReplicas, "nats-replicas", 1, "JetStream replicas of the streams (3 on a three-node cluster)")
+	fs.StringVar(&cfg.NATSAccounts, "nats-accounts", envOr(getenv, "TOCSIN_NATS_ACCOUNTS", ""), "with --nats-url: file to keep the cluster's accounts block in (provider logins), for its nodes to include")
 	fs.DurationVar(&cfg.LateAfter, "emergency-deadline", 30*time.Second, "flag an emergency dispatch a provider has not received within this time")
 	fs.IntVar(&cfg.PostHocDays, "post-hoc-days", tocsin.DefaultPostHocWorkingDays, "working days after release an emergency's post-hoc report is due")
 	logLevel := fs.String("log-level", envOr(getenv, "TOCSIN_LOG_LEVEL", "info"), "debug, info, warn or error")

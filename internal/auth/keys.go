@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"github.com/tocsin-dev/tocsin/internal/atomicfile"
+
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -86,10 +88,10 @@ func LoadOrCreateKeys(dir string) (*Keys, bool, error) {
 	}
 	// Private key first: if we crash before the public key is written, the
 	// next call loads the private key and writes the public one.
-	if err := writeFileAtomic(privPath, privPEM, 0o600); err != nil {
+	if err := atomicfile.Write(privPath, privPEM, 0o600); err != nil {
 		return nil, false, err
 	}
-	if err := writeFileAtomic(pubPath, pubPEM, 0o644); err != nil {
+	if err := atomicfile.Write(pubPath, pubPEM, 0o644); err != nil {
 		return nil, false, err
 	}
 	return keys, true, nil
@@ -173,7 +175,7 @@ func checkOrWritePublic(path string, pub ed25519.PublicKey) error {
 		if err != nil {
 			return err
 		}
-		return writeFileAtomic(path, pubPEM, 0o644)
+		return atomicfile.Write(path, pubPEM, 0o644)
 	}
 	if err != nil {
 		return fmt.Errorf("auth: read public key: %w", err)
@@ -184,47 +186,6 @@ func checkOrWritePublic(path string, pub ed25519.PublicKey) error {
 	}
 	if !bytes.Equal(got, pub) {
 		return fmt.Errorf("auth: %s does not match the private key %s", path, privateKeyFile)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to path via a temporary file in the same
-// directory that is synced and then renamed over path, and finally syncs the
-// directory so the rename itself is durable.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("auth: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("auth: write %s: %w", path, err)
-		}
-	}()
-	// CreateTemp uses 0600; Chmod sets the final mode regardless of umask.
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Best effort: some file systems do not support syncing a directory.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

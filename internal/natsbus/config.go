@@ -54,6 +54,18 @@ func (c ServerConfig) Render() string {
 	fmt.Fprintf(&b, "host: %s\nport: %d\n", quote(host), port)
 	fmt.Fprintf(&b, "max_payload: 1MB\n")
 	fmt.Fprintf(&b, "jetstream {\n  store_dir: %s\n  # Every write is fsynced: a dispatch counts as published only once\n  # JetStream acknowledged it, and that must survive a power cut.\n  sync_interval: always\n}\n", quote(c.StoreDir))
+	b.WriteString(c.Accounts())
+	if c.Extra != "" {
+		b.WriteString(c.Extra)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// Accounts renders the accounts block alone: what a cluster node includes
+// from the file the coordinator keeps current (see docker-compose.yml).
+func (c ServerConfig) Accounts() string {
+	var b strings.Builder
 	b.WriteString("accounts {\n")
 	fmt.Fprintf(&b, "  %s {\n    jetstream: enabled\n", CoordinatorAccount)
 	fmt.Fprintf(&b, "    users: [ { user: %s, password: %s } ]\n", quote(CoordinatorUser), quote(c.CoordinatorPasswordHash))
@@ -93,10 +105,6 @@ func (c ServerConfig) Render() string {
 		b.WriteString("    ]\n  }\n")
 	}
 	b.WriteString("}\n")
-	if c.Extra != "" {
-		b.WriteString(c.Extra)
-		b.WriteString("\n")
-	}
 	return b.String()
 }
 

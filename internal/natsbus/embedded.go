@@ -1,6 +1,8 @@
 package natsbus
 
 import (
+	"github.com/tocsin-dev/tocsin/internal/atomicfile"
+
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -67,7 +69,7 @@ func StartEmbedded(dir, listen string, providers []ProviderUser, log *slog.Logge
 // writeConfig renders the current configuration to the file and parses it
 // back into server options. Callers hold mu or own e exclusively.
 func (e *Embedded) writeConfig() (*server.Options, error) {
-	if err := os.WriteFile(e.path, []byte(e.cfg.Render()), 0o600); err != nil {
+	if err := atomicfile.Write(e.path, []byte(e.cfg.Render()), 0o600); err != nil {
 		return nil, fmt.Errorf("nats: write config: %w", err)
 	}
 	opts, err := server.ProcessConfigFile(e.path)

@@ -1,6 +1,8 @@
 package natsbus
 
 import (
+	"github.com/tocsin-dev/tocsin/internal/atomicfile"
+
 	"context"
 	"fmt"
 
@@ -29,9 +31,13 @@ type Credentials struct {
 type Registry struct {
 	Service *tocsin.Service
 	Bus     *Bus
-	// Embedded is nil with an external NATS, whose operator configures
-	// provider accounts from the same generated configuration.
+	// Embedded is nil with an external NATS.
 	Embedded *Embedded
+	// AccountsFile, with an external NATS, is where the accounts block is
+	// written for the cluster's nodes to include and reload;
+	// CoordinatorPasswordHash is the coordinator's login in it.
+	AccountsFile            string
+	CoordinatorPasswordHash string
 	// URL is the client URL given to providers.
 	URL string
 }
@@ -62,17 +68,24 @@ func (r *Registry) Register(ctx context.Context, p tocsin.Provider) (Credentials
 	}, nil
 }
 
-// SyncUsers brings the embedded server's provider logins in line with the
-// store.
+// SyncUsers brings the provider logins in line with the store: the
+// embedded server is reconfigured; for an external cluster the accounts
+// file its nodes include is rewritten.
 func (r *Registry) SyncUsers(ctx context.Context) error {
-	if r.Embedded == nil {
-		return nil
-	}
 	users, err := ProviderUsers(ctx, r.Service.Store)
 	if err != nil {
 		return err
 	}
-	return r.Embedded.SetProviders(users)
+	switch {
+	case r.Embedded != nil:
+		return r.Embedded.SetProviders(users)
+	case r.AccountsFile != "":
+		cfg := ServerConfig{CoordinatorPasswordHash: r.CoordinatorPasswordHash, Providers: users}
+		if err := atomicfile.Write(r.AccountsFile, []byte(cfg.Accounts()), 0o644); err != nil {
+			return fmt.Errorf("nats: accounts file: %w", err)
+		}
+	}
+	return nil
 }
 
 // ProviderUsers reads every provider's NATS login from the store.

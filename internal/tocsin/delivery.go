@@ -177,14 +177,15 @@ func (s *Service) FlagLate(ctx context.Context, deadline time.Duration) (int, er
 				return err
 			}
 			for _, b := range page.Broadcasts {
+				flag := false
 				for _, p := range b.Providers {
 					if p.Status == DeliveryQueued && now.Sub(p.QueuedAt) > deadline {
-						late++
-						if !p.Late {
-							ids = append(ids, b.ID)
-							break
-						}
+						late++ // count every late provider, flagged before or not
+						flag = flag || !p.Late
 					}
+				}
+				if flag {
+					ids = append(ids, b.ID)
 				}
 			}
 			if cursor = page.NextCursor; cursor == "" {

@@ -1302,3 +1302,61 @@ func TestServiceToleratesRerunUpdates(t *testing.T) {
 		t.Errorf("history has %d entries, want filed, approved, released, cancelled: %+v", len(h), h)
 	}
 }
+
+func TestFlagLate(t *testing.T) {
+	e := mustService(t, filedAt)
+	ctx := context.Background()
+	const deadline = time.Minute
+	em := e.mustFile(t, "gd-met", emergency("Typhoon", "440100")) // cmcc and cucc
+	e.mustFile(t, "gx-health", emergency("Outbreak", "450100"))   // cmcc and ctcc
+	ordinaryB := e.mustFile(t, "gd-met", ordinary("not an emergency", "440100"))
+	e.clock.Set(onTime)
+	e.mustApprove(t, "gd-cab", ordinaryB.ID) // released at once, but not an emergency
+
+	e.clock.Set(filedAt.Add(deadline)) // not yet over the deadline
+	if n, err := e.svc.FlagLate(ctx, deadline); err != nil || n != 0 {
+		t.Fatalf("FlagLate at the deadline = %d, %v; want 0", n, err)
+	}
+	if err := e.svc.ApplyReceipt(ctx, "cucc", tocsin.Receipt{BroadcastID: em.ID, Status: tocsin.DeliveryReceived}); err != nil {
+		t.Fatal(err)
+	}
+
+	steps := []struct {
+		name string
+		at   time.Time
+		want int
+	}{
+		{"first pass flags and counts all three", filedAt.Add(deadline + time.Second), 3},
+		{"second pass counts the same three", filedAt.Add(deadline + time.Minute), 3},
+	}
+	for _, s := range steps {
+		e.clock.Set(s.at)
+		if n, err := e.svc.FlagLate(ctx, deadline); err != nil || n != s.want {
+			t.Fatalf("%s: FlagLate = %d, %v; want %d", s.name, n, err, s.want)
+		}
+	}
+	b := e.get(t, em.ID)
+	for _, p := range b.Providers {
+		if want := p.Provider == "cmcc"; p.Late != want {
+			t.Errorf("%s late = %v, want %v", p.Provider, p.Late, want)
+		}
+	}
+	lateEntries := 0
+	for _, h := range b.History {
+		if h.Action == "late" {
+			lateEntries++
+		}
+	}
+	if lateEntries != 1 {
+		t.Errorf("%d late history entries, want 1 (flagged once)", lateEntries)
+	}
+	if err := e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: em.ID, Status: tocsin.DeliveryReceived}); err != nil {
+		t.Fatal(err)
+	}
+	if b := e.get(t, em.ID); b.Providers[0].Late {
+		t.Error("a received dispatch is still late")
+	}
+	if n, err := e.svc.FlagLate(ctx, deadline); err != nil || n != 2 {
+		t.Errorf("after cmcc received one: FlagLate = %d, %v; want 2", n, err)
+	}
+}

@@ -1,0 +1,917 @@
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tocsin-dev/tocsin/internal/region"
+	"github.com/tocsin-dev/tocsin/internal/tocsin"
+)
+
+var t0 = time.Date(2026, time.October, 9, 9, 0, 0, 0, tocsin.Shanghai)
+
+// mustOpen opens a store in a fresh temporary folder, closed at cleanup.
+func mustOpen(tb testing.TB) *DB {
+	tb.Helper()
+	db, err := Open(filepath.Join(tb.TempDir(), "tocsin.db"), region.Default(), nil)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+func mustUpdate(tb testing.TB, db *DB, fn func(tocsin.Tx) error) {
+	tb.Helper()
+	if err := db.Update(context.Background(), fn); err != nil {
+		tb.Fatalf("Update: %v", err)
+	}
+}
+
+func mustView(tb testing.TB, db *DB, fn func(tocsin.ReadTx) error) {
+	tb.Helper()
+	if err := db.View(context.Background(), fn); err != nil {
+		tb.Fatalf("View: %v", err)
+	}
+}
+
+func broadcast(id string, status tocsin.Status, dept string, sendAt time.Time, scope ...string) *tocsin.Broadcast {
+	return &tocsin.Broadcast{
+		ID: id, Status: status, Title: "t " + id, Content: "c", Scope: scope,
+		SendAt: sendAt, Department: dept, FiledAt: t0.Add(-24 * time.Hour),
+	}
+}
+
+// putNew allocates an ID and stores a broadcast under it.
+func putNew(tx tocsin.Tx, status tocsin.Status, dept string, sendAt time.Time, scope ...string) (string, error) {
+	id, err := tx.NewBroadcastID()
+	if err != nil {
+		return "", err
+	}
+	return id, tx.PutBroadcast(broadcast(id, status, dept, sendAt, scope...))
+}
+
+func list(tb testing.TB, db *DB, q tocsin.Query) []string {
+	tb.Helper()
+	var out []string
+	mustView(tb, db, func(tx tocsin.ReadTx) error {
+		page, err := tx.Broadcasts(q)
+		for _, b := range page.Broadcasts {
+			out = append(out, b.ID)
+		}
+		return err
+	})
+	return out
+}
+
+func count(tb testing.TB, db *DB) int { return len(list(tb, db, tocsin.Query{})) }
+
+// holdCommitter occupies the single writer until the returned release is
+// called, and then waits until n more Updates are queued behind it, so the
+// next batch is exactly those n.
+func holdCommitter(tb testing.TB, db *DB) (queued func(n int), release func()) {
+	tb.Helper()
+	entered, gate := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Update(context.Background(), func(tocsin.Tx) error {
+			close(entered)
+			<-gate
+			return nil
+		})
+	}()
+	<-entered
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(gate)
+			if err := <-done; err != nil {
+				tb.Errorf("holding Update: %v", err)
+			}
+		})
+	}
+	tb.Cleanup(release)
+	queued = func(n int) {
+		for len(db.commits) < n {
+			runtime.Gosched()
+		}
+	}
+	return queued, release
+}
+
+func TestReopenPersists(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tocsin.db")
+	ctx := context.Background()
+	db, err := Open(path, region.Default(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	err = db.Update(ctx, func(tx tocsin.Tx) error {
+		var err error
+		if id, err = putNew(tx, tocsin.StatusApproved, "gd-met", t0, "440100"); err != nil {
+			return err
+		}
+		if err := tx.PutOrganisation(&tocsin.Organisation{ID: "gd-met", Name: "Guangdong Meteorological Service", Role: tocsin.RoleDepartment, SenderCode: "12379440"}); err != nil {
+			return err
+		}
+		if err := tx.PutAccount(&tocsin.Account{Username: "gd-met", Org: "gd-met", PasswordHash: "h"}); err != nil {
+			return err
+		}
+		if err := tx.PutProvider(&tocsin.Provider{ID: "cmcc", Name: "China Mobile", Regions: []string{"440000"}}); err != nil {
+			return err
+		}
+		if err := tx.PutIdempotency("gd-met", "k", tocsin.IdempotencyRecord{BroadcastID: id, RequestHash: "abc", At: t0}); err != nil {
+			return err
+		}
+		return tx.Enqueue(tocsin.OutboxMessage{Provider: "cmcc", MsgID: id + ".broadcast.cmcc", Dispatch: tocsin.Dispatch{BroadcastID: id, Charge: "free"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = Open(path, region.Default(), nil)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	mustView(t, db, func(tx tocsin.ReadTx) error {
+		b, err := tx.Broadcast(id)
+		if err != nil {
+			return err
+		}
+		if b.Status != tocsin.StatusApproved || !b.SendAt.Equal(t0) || !slices.Equal(b.Scope, []string{"440100"}) {
+			t.Errorf("broadcast after reopen = %+v", b)
+		}
+		if o, err := tx.Organisation("gd-met"); err != nil || o.SenderCode != "12379440" {
+			t.Errorf("organisation = %+v, %v", o, err)
+		}
+		if a, err := tx.Account("gd-met"); err != nil || a.PasswordHash != "h" {
+			t.Errorf("account = %+v, %v", a, err)
+		}
+		if p, err := tx.Provider("cmcc"); err != nil || p.Name != "China Mobile" {
+			t.Errorf("provider = %+v, %v", p, err)
+		}
+		if rec, ok, err := tx.Idempotency("gd-met", "k"); err != nil || !ok || rec.BroadcastID != id {
+			t.Errorf("idempotency = %+v %v %v", rec, ok, err)
+		}
+		if n, err := tx.OutboxLen(); err != nil || n != 1 {
+			t.Errorf("outbox len = %d, %v", n, err)
+		}
+		if ids, err := tx.DueReleases(t0); err != nil || !slices.Equal(ids, []string{id}) {
+			t.Errorf("schedule after reopen = %v, %v", ids, err)
+		}
+		if got, err := tx.Broadcasts(tocsin.Query{Department: "gd-met"}); err != nil || len(got.Broadcasts) != 1 {
+			t.Errorf("department index after reopen = %d, %v", len(got.Broadcasts), err)
+		}
+		return nil
+	})
+	// Sequences continue where they stopped.
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		next, err := tx.NewBroadcastID()
+		if err != nil {
+			return err
+		}
+		if next != "BC000002" {
+			t.Errorf("next id after reopen = %s, want BC000002", next)
+		}
+		if err := tx.Enqueue(tocsin.OutboxMessage{Provider: "cmcc"}); err != nil {
+			return err
+		}
+		msgs, err := tx.Outbox(10)
+		if err != nil || len(msgs) != 2 || msgs[1].Seq != 2 {
+			t.Errorf("outbox after reopen = %+v, %v", msgs, err)
+		}
+		return nil
+	})
+}
+
+func TestOpenLockedFailsFast(t *testing.T) {
+	db := mustOpen(t)
+	start := time.Now()
+	second, err := Open(db.Path(), region.Default(), nil)
+	if err == nil {
+		second.Close()
+		t.Fatal("a second Open of a file in use succeeded")
+	}
+	if !strings.Contains(err.Error(), "locked") || !strings.Contains(err.Error(), db.Path()) {
+		t.Errorf("error %q does not say the file %s is locked", err, db.Path())
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("second Open took %v", d)
+	}
+	// The first is unaffected.
+	mustUpdate(t, db, func(tx tocsin.Tx) error { _, err := tx.NewBroadcastID(); return err })
+}
+
+func TestOpenBadPath(t *testing.T) {
+	_, err := Open(filepath.Join(t.TempDir(), "missing", "dir", "tocsin.db"), region.Default(), nil)
+	if err == nil || !strings.Contains(err.Error(), "open store") {
+		t.Errorf("Open in a missing folder: %v", err)
+	}
+}
+
+func TestConcurrentUpdates(t *testing.T) {
+	db := mustOpen(t)
+	const n = 200
+	var wg sync.WaitGroup
+	ids := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = db.Update(context.Background(), func(tx tocsin.Tx) error {
+				var err error
+				ids[i], err = putNew(tx, tocsin.StatusPendingReview, fmt.Sprintf("dept-%d", i%7), t0, "440100")
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Update %d: %v", i, err)
+		}
+	}
+	sorted := slices.Sorted(slices.Values(ids))
+	if len(slices.Compact(sorted)) != n || sorted[0] != "BC000001" || sorted[n-1] != formatID(n) {
+		t.Errorf("IDs are not 1..%d: first %s last %s", n, sorted[0], sorted[len(sorted)-1])
+	}
+	if got := count(t, db); got != n {
+		t.Errorf("%d broadcasts visible, want %d", got, n)
+	}
+	mustView(t, db, func(tx tocsin.ReadTx) error {
+		for i, id := range ids {
+			b, err := tx.Broadcast(id)
+			if err != nil || b.Department != fmt.Sprintf("dept-%d", i%7) {
+				t.Errorf("broadcast %s of Update %d: %+v, %v", id, i, b, err)
+			}
+		}
+		return nil
+	})
+}
+
+func TestGroupCommitSharesOneTransaction(t *testing.T) {
+	db := mustOpen(t)
+	queued, release := holdCommitter(t, db)
+	const n = 50
+	var mu sync.Mutex
+	txs := map[tocsin.Tx]int{}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			err := db.Update(context.Background(), func(tx tocsin.Tx) error {
+				mu.Lock()
+				txs[tx]++
+				mu.Unlock()
+				_, err := putNew(tx, tocsin.StatusPendingReview, "d", t0, "440100")
+				return err
+			})
+			if err != nil {
+				t.Errorf("Update: %v", err)
+			}
+		})
+	}
+	queued(n)
+	release()
+	wg.Wait()
+	if len(txs) != 1 {
+		t.Errorf("%d Updates queued together ran in %d transactions, want 1", n, len(txs))
+	}
+	if got := count(t, db); got != n {
+		t.Errorf("%d broadcasts visible, want %d", got, n)
+	}
+}
+
+func TestFailingUpdateInBatchLeavesNoTrace(t *testing.T) {
+	db := mustOpen(t)
+	queued, release := holdCommitter(t, db)
+	errBoom := errors.New("boom")
+	const n = 20
+	const failing = 7 // in the middle of the batch
+	var wg sync.WaitGroup
+	ids := make([]string, n)
+	errs := make([]error, n)
+	runs := make([]int, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = db.Update(context.Background(), func(tx tocsin.Tx) error {
+				runs[i]++ // the committer runs fns one at a time
+				id, err := putNew(tx, tocsin.StatusApproved, fmt.Sprintf("dept-%d", i), t0, "440100")
+				if err != nil {
+					return err
+				}
+				ids[i] = id
+				if err := tx.PutIdempotency(fmt.Sprintf("dept-%d", i), "k", tocsin.IdempotencyRecord{BroadcastID: id}); err != nil {
+					return err
+				}
+				if err := tx.Enqueue(tocsin.OutboxMessage{Provider: "cmcc", MsgID: id}); err != nil {
+					return err
+				}
+				if i == failing {
+					return fmt.Errorf("update %d: %w", i, errBoom)
+				}
+				return nil
+			})
+		})
+		queued(i + 1) // keep queue order = i, so the failing one is mid-batch
+	}
+	release()
+	wg.Wait()
+
+	for i, err := range errs {
+		if i == failing {
+			if !errors.Is(err, errBoom) {
+				t.Errorf("failing Update returned %v, want boom", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Update %d failed alongside the failing one: %v", i, err)
+		}
+	}
+	if runs[failing] != 1 {
+		t.Errorf("the failing fn ran %d times, want 1", runs[failing])
+	}
+	mustView(t, db, func(tx tocsin.ReadTx) error {
+		all, err := tx.Broadcasts(tocsin.Query{})
+		if err != nil {
+			return err
+		}
+		if len(all.Broadcasts) != n-1 {
+			t.Errorf("%d broadcasts stored, want %d", len(all.Broadcasts), n-1)
+		}
+		owner := map[string]string{}
+		for _, b := range all.Broadcasts {
+			owner[b.ID] = b.Department
+			if b.Department == fmt.Sprintf("dept-%d", failing) {
+				t.Errorf("the failing Update's broadcast %s was stored", b.ID)
+			}
+		}
+		for i, id := range ids {
+			if i == failing {
+				continue
+			}
+			if owner[id] != fmt.Sprintf("dept-%d", i) {
+				t.Errorf("Update %d's id %s belongs to %q", i, id, owner[id])
+			}
+		}
+		// Sequence numbers were rolled back with the failure: no gap.
+		for seq := 1; seq < n; seq++ {
+			if _, ok := owner[formatID(uint64(seq))]; !ok {
+				t.Errorf("no broadcast %s: the failed allocation left a gap", formatID(uint64(seq)))
+			}
+		}
+		if _, ok, _ := tx.Idempotency(fmt.Sprintf("dept-%d", failing), "k"); ok {
+			t.Error("the failing Update's idempotency record was stored")
+		}
+		if n2, _ := tx.OutboxLen(); n2 != n-1 {
+			t.Errorf("outbox len = %d, want %d", n2, n-1)
+		}
+		msgs, _ := tx.Outbox(100)
+		if len(msgs) != n-1 {
+			t.Errorf("%d outbox messages, want %d", len(msgs), n-1)
+		}
+		ids, _ := tx.DueReleases(t0)
+		if len(ids) != n-1 {
+			t.Errorf("%d scheduled, want %d", len(ids), n-1)
+		}
+		return nil
+	})
+}
+
+func TestPanickingUpdate(t *testing.T) {
+	db := mustOpen(t)
+	ctx := context.Background()
+	err := db.Update(ctx, func(tx tocsin.Tx) error {
+		if _, err := putNew(tx, tocsin.StatusPendingReview, "d", t0, "440100"); err != nil {
+			return err
+		}
+		var m map[string]int
+		m["boom"]++ // panics
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "panic") {
+		t.Fatalf("panicking Update returned %v", err)
+	}
+	if got := count(t, db); got != 0 {
+		t.Errorf("the panicking Update left %d broadcasts", got)
+	}
+
+	// Next to others in one batch.
+	queued, release := holdCommitter(t, db)
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	for i := range errs {
+		wg.Go(func() {
+			errs[i] = db.Update(ctx, func(tx tocsin.Tx) error {
+				if _, err := putNew(tx, tocsin.StatusPendingReview, "d", t0, "440100"); err != nil {
+					return err
+				}
+				if i == 2 {
+					panic("bad update")
+				}
+				return nil
+			})
+		})
+		queued(i + 1)
+	}
+	release()
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 2) {
+			t.Errorf("Update %d: %v", i, err)
+		}
+	}
+	if got := count(t, db); got != 4 {
+		t.Errorf("%d broadcasts, want 4", got)
+	}
+
+	// The store keeps working.
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		_, err := putNew(tx, tocsin.StatusPendingReview, "d", t0, "440100")
+		return err
+	})
+	if got := count(t, db); got != 5 {
+		t.Errorf("%d broadcasts, want 5", got)
+	}
+}
+
+func TestUpdateContext(t *testing.T) {
+	db := mustOpen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 20 { // a ready send must not win against a done context
+		ran := false
+		err := db.Update(ctx, func(tx tocsin.Tx) error { ran = true; return nil })
+		if !errors.Is(err, context.Canceled) || ran {
+			t.Fatalf("Update with a cancelled context: ran=%v err=%v", ran, err)
+		}
+	}
+	err := db.View(ctx, func(tocsin.ReadTx) error { return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("View with a cancelled context: %v", err)
+	}
+}
+
+func TestUpdateAfterClose(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "tocsin.db"), region.Default(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Updates racing Close either commit or fail with ErrClosed; none panics.
+	var wg sync.WaitGroup
+	errs := make([]error, 50)
+	for i := range errs {
+		wg.Go(func() {
+			errs[i] = db.Update(context.Background(), func(tx tocsin.Tx) error {
+				_, err := tx.NewBroadcastID()
+				return err
+			})
+		})
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil && !errors.Is(err, ErrClosed) {
+			t.Errorf("Update %d racing Close: %v", i, err)
+		}
+	}
+	err = db.Update(context.Background(), func(tocsin.Tx) error { return nil })
+	if !errors.Is(err, ErrClosed) || tocsin.ErrorCode(err) != tocsin.CodeUnavailable {
+		t.Errorf("Update after Close = %v, want ErrClosed (unavailable)", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	db := mustOpen(t)
+	mustView(t, db, func(tx tocsin.ReadTx) error {
+		lookups := map[string]error{}
+		_, lookups["broadcast"] = tx.Broadcast("BC000001")
+		_, lookups["malformed broadcast id"] = tx.Broadcast("XX1")
+		_, lookups["zero broadcast id"] = tx.Broadcast("BC000000")
+		_, lookups["organisation"] = tx.Organisation("nobody")
+		_, lookups["account"] = tx.Account("nobody")
+		_, lookups["provider"] = tx.Provider("nobody")
+		for what, err := range lookups {
+			if tocsin.ErrorCode(err) != tocsin.CodeNotFound {
+				t.Errorf("%s: %v, want not_found", what, err)
+			}
+		}
+		if _, ok, err := tx.Idempotency("o", "k"); ok || err != nil {
+			t.Errorf("missing idempotency key: %v %v", ok, err)
+		}
+		if _, ok, err := tx.NextRelease(); ok || err != nil {
+			t.Errorf("NextRelease on an empty store: %v %v", ok, err)
+		}
+		return nil
+	})
+	err := db.Update(context.Background(), func(tx tocsin.Tx) error {
+		return tx.PutBroadcast(&tocsin.Broadcast{ID: "nonsense"})
+	})
+	if err == nil {
+		t.Error("PutBroadcast with a malformed id succeeded")
+	}
+}
+
+func TestStatusIndex(t *testing.T) {
+	db := mustOpen(t)
+	var id string
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		var err error
+		id, err = putNew(tx, tocsin.StatusPendingReview, "gd-met", t0, "440100")
+		return err
+	})
+	statuses := []tocsin.Status{
+		tocsin.StatusApproved, tocsin.StatusDispatching, tocsin.StatusCompleted,
+	}
+	check := func(want tocsin.Status) {
+		t.Helper()
+		for _, s := range tocsin.Statuses {
+			got := list(t, db, tocsin.Query{Status: []tocsin.Status{s}})
+			if s == want && !slices.Equal(got, []string{id}) {
+				t.Errorf("status %s lists %v, want [%s]", s, got, id)
+			}
+			if s != want && len(got) != 0 {
+				t.Errorf("status %s lists %v after the move to %s", s, got, want)
+			}
+		}
+	}
+	check(tocsin.StatusPendingReview)
+	for _, s := range statuses {
+		mustUpdate(t, db, func(tx tocsin.Tx) error {
+			b, err := tx.Broadcast(id)
+			if err != nil {
+				return err
+			}
+			b.Status = s
+			return tx.PutBroadcast(b)
+		})
+		check(s)
+	}
+}
+
+func TestScheduleIndex(t *testing.T) {
+	db := mustOpen(t)
+	t1, t2, t3 := t0, t0.Add(time.Hour), t0.Add(48*time.Hour)
+	var a, b, c string
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		var err error
+		if a, err = putNew(tx, tocsin.StatusApproved, "d", t2, "440100"); err != nil {
+			return err
+		}
+		if b, err = putNew(tx, tocsin.StatusApproved, "d", t1, "440100"); err != nil {
+			return err
+		}
+		c, err = putNew(tx, tocsin.StatusPendingReview, "d", t1, "440100")
+		return err
+	})
+	set := func(id string, status tocsin.Status, sendAt time.Time) {
+		t.Helper()
+		mustUpdate(t, db, func(tx tocsin.Tx) error {
+			bc, err := tx.Broadcast(id)
+			if err != nil {
+				return err
+			}
+			bc.Status, bc.SendAt = status, sendAt
+			return tx.PutBroadcast(bc)
+		})
+	}
+	type want struct {
+		dueAt []time.Time
+		due   [][]string
+		next  time.Time // zero: none
+	}
+	check := func(step string, w want) {
+		t.Helper()
+		mustView(t, db, func(tx tocsin.ReadTx) error {
+			for i, at := range w.dueAt {
+				got, err := tx.DueReleases(at)
+				if err != nil || !slices.Equal(got, w.due[i]) {
+					t.Errorf("%s: DueReleases(%v) = %v, %v; want %v", step, at, got, err, w.due[i])
+				}
+			}
+			next, ok, err := tx.NextRelease()
+			if err != nil || ok == w.next.IsZero() || (ok && !next.Equal(w.next)) {
+				t.Errorf("%s: NextRelease = %v %v %v, want %v", step, next, ok, err, w.next)
+			}
+			return nil
+		})
+	}
+	check("initial", want{
+		dueAt: []time.Time{t1.Add(-time.Nanosecond), t1, t2, t3},
+		due:   [][]string{nil, {b}, {b, a}, {b, a}}, // oldest send time first, pending c never
+		next:  t1,
+	})
+	set(b, tocsin.StatusApproved, t3) // rescheduled
+	check("b moved later", want{
+		dueAt: []time.Time{t1, t2, t3},
+		due:   [][]string{nil, {a}, {a, b}},
+		next:  t2,
+	})
+	set(a, tocsin.StatusDispatching, t2) // released
+	check("a released", want{
+		dueAt: []time.Time{t2, t3},
+		due:   [][]string{nil, {b}},
+		next:  t3,
+	})
+	set(c, tocsin.StatusApproved, t1) // approved late
+	check("c approved", want{
+		dueAt: []time.Time{t1, t3},
+		due:   [][]string{{c}, {c, b}},
+		next:  t1,
+	})
+	set(b, tocsin.StatusWithdrawn, t3)
+	set(c, tocsin.StatusCancelled, t1)
+	check("nothing approved", want{dueAt: []time.Time{t3.Add(time.Hour)}, due: [][]string{nil}})
+}
+
+func TestDepartmentAndProvinceIndexes(t *testing.T) {
+	db := mustOpen(t)
+	var gd, gdMet, multi string
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		var err error
+		// "gd" is a prefix of "gd-met": the index must not mix them.
+		if gd, err = putNew(tx, tocsin.StatusPendingReview, "gd", t0, "440100"); err != nil {
+			return err
+		}
+		if gdMet, err = putNew(tx, tocsin.StatusPendingReview, "gd-met", t0, "440300"); err != nil {
+			return err
+		}
+		multi, err = putNew(tx, tocsin.StatusPendingReview, "mem", t0, "440000", "450100")
+		return err
+	})
+	tests := []struct {
+		q    tocsin.Query
+		want []string
+	}{
+		{tocsin.Query{Department: "gd"}, []string{gd}},
+		{tocsin.Query{Department: "gd-met"}, []string{gdMet}},
+		{tocsin.Query{Department: "g"}, nil},
+		{tocsin.Query{Province: "440000"}, []string{multi, gdMet, gd}},
+		{tocsin.Query{Province: "450000"}, []string{multi}},
+		{tocsin.Query{Province: "110000"}, nil},
+		{tocsin.Query{Department: "gd-met", Province: "450000"}, nil},
+		{tocsin.Query{Province: "450000", Status: []tocsin.Status{tocsin.StatusPendingReview}}, []string{multi}},
+		{tocsin.Query{Province: "450000", Status: []tocsin.Status{tocsin.StatusApproved}}, nil},
+		{tocsin.Query{Emergency: new(bool)}, []string{multi, gdMet, gd}},
+	}
+	for _, tt := range tests {
+		if got := list(t, db, tt.q); !slices.Equal(got, tt.want) {
+			t.Errorf("%+v lists %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	// Rescoping moves the broadcast between provinces.
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		b, err := tx.Broadcast(multi)
+		if err != nil {
+			return err
+		}
+		b.Scope = []string{"450100"}
+		return tx.PutBroadcast(b)
+	})
+	if got := list(t, db, tocsin.Query{Province: "440000"}); !slices.Equal(got, []string{gdMet, gd}) {
+		t.Errorf("Guangdong after rescoping: %v", got)
+	}
+	if got := list(t, db, tocsin.Query{Province: "450000"}); !slices.Equal(got, []string{multi}) {
+		t.Errorf("Guangxi after rescoping: %v", got)
+	}
+}
+
+func TestBroadcastsPagination(t *testing.T) {
+	db := mustOpen(t)
+	var all []string
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		for i := range 10 {
+			dept := "a"
+			if i%2 == 1 {
+				dept = "b"
+			}
+			id, err := putNew(tx, tocsin.StatusPendingReview, dept, t0, "440100")
+			if err != nil {
+				return err
+			}
+			all = append([]string{id}, all...)
+		}
+		return nil
+	})
+	for _, q := range []tocsin.Query{{}, {Department: "b"}, {Status: []tocsin.Status{tocsin.StatusPendingReview}}, {Province: "440000"}} {
+		want := list(t, db, q)
+		for limit := 1; limit <= 11; limit++ {
+			q := q
+			q.Limit = limit
+			var got []string
+			for pages := 0; ; pages++ {
+				if pages > len(want) {
+					t.Fatalf("%+v: pagination does not end", q)
+				}
+				var page tocsin.Page
+				mustView(t, db, func(tx tocsin.ReadTx) error {
+					var err error
+					page, err = tx.Broadcasts(q)
+					return err
+				})
+				for _, b := range page.Broadcasts {
+					got = append(got, b.ID)
+				}
+				if q.Cursor = page.NextCursor; q.Cursor == "" {
+					break
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%+v walked %v, want %v", q, got, want)
+			}
+		}
+	}
+	if got := list(t, db, tocsin.Query{}); !slices.Equal(got, all) {
+		t.Errorf("Limit 0 lists %v, want all newest first %v", got, all)
+	}
+	if got := list(t, db, tocsin.Query{Cursor: all[2]}); !slices.Equal(got, all[3:]) {
+		t.Errorf("after cursor %s: %v", all[2], got)
+	}
+	err := db.View(context.Background(), func(tx tocsin.ReadTx) error {
+		_, err := tx.Broadcasts(tocsin.Query{Cursor: "bogus"})
+		return err
+	})
+	if tocsin.ErrorCode(err) != tocsin.CodeInvalid {
+		t.Errorf("malformed cursor: %v", err)
+	}
+}
+
+func TestOutbox(t *testing.T) {
+	db := mustOpen(t)
+	enqueue := func(providers ...string) {
+		t.Helper()
+		mustUpdate(t, db, func(tx tocsin.Tx) error {
+			for _, p := range providers {
+				m := tocsin.OutboxMessage{Seq: 999, Provider: p, MsgID: "m-" + p, Dispatch: tocsin.Dispatch{BroadcastID: "BC000001", Type: tocsin.DispatchBroadcast, Charge: "free"}}
+				if err := tx.Enqueue(m); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	state := func() (seqs []uint64, providers []string, n int) {
+		t.Helper()
+		mustView(t, db, func(tx tocsin.ReadTx) error {
+			msgs, err := tx.Outbox(100)
+			if err != nil {
+				return err
+			}
+			for _, m := range msgs {
+				seqs = append(seqs, m.Seq)
+				providers = append(providers, m.Provider)
+			}
+			n, err = tx.OutboxLen()
+			return err
+		})
+		return seqs, providers, n
+	}
+	dequeue := func(seqs ...uint64) {
+		t.Helper()
+		mustUpdate(t, db, func(tx tocsin.Tx) error { return tx.Dequeue(seqs...) })
+	}
+
+	if seqs, _, n := state(); len(seqs) != 0 || n != 0 {
+		t.Fatalf("empty outbox: %v, len %d", seqs, n)
+	}
+	enqueue("cmcc", "cucc", "ctcc")
+	seqs, providers, n := state()
+	if !slices.Equal(seqs, []uint64{1, 2, 3}) || !slices.Equal(providers, []string{"cmcc", "cucc", "ctcc"}) || n != 3 {
+		t.Fatalf("after enqueue: seqs %v providers %v len %d", seqs, providers, n)
+	}
+	mustView(t, db, func(tx tocsin.ReadTx) error {
+		msgs, err := tx.Outbox(2)
+		if err != nil || len(msgs) != 2 || msgs[0].Seq != 1 || msgs[1].Seq != 2 {
+			t.Errorf("Outbox(2) = %+v, %v", msgs, err)
+		}
+		if msgs[0].MsgID != "m-cmcc" || msgs[0].Dispatch.Charge != "free" || msgs[0].Dispatch.BroadcastID != "BC000001" {
+			t.Errorf("message round trip: %+v", msgs[0])
+		}
+		if msgs, _ := tx.Outbox(0); len(msgs) != 0 {
+			t.Errorf("Outbox(0) = %d messages", len(msgs))
+		}
+		return nil
+	})
+
+	dequeue(1, 3, 99) // 99 was never there
+	if seqs, _, n := state(); !slices.Equal(seqs, []uint64{2}) || n != 1 {
+		t.Errorf("after dequeue 1, 3, 99: seqs %v len %d", seqs, n)
+	}
+	dequeue(2, 2, 1) // duplicates and already-removed seqs
+	if seqs, _, n := state(); len(seqs) != 0 || n != 0 {
+		t.Errorf("after dequeue all: seqs %v len %d", seqs, n)
+	}
+	enqueue("cmcc")
+	if seqs, _, n := state(); !slices.Equal(seqs, []uint64{4}) || n != 1 {
+		t.Errorf("seqs are never reused: %v len %d", seqs, n)
+	}
+	dequeue()
+	if _, _, n := state(); n != 1 {
+		t.Errorf("empty dequeue changed len to %d", n)
+	}
+}
+
+func TestViewCopiesOut(t *testing.T) {
+	db := mustOpen(t)
+	var id string
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		var err error
+		id, err = putNew(tx, tocsin.StatusPendingReview, "d", t0, "440100")
+		return err
+	})
+	var b *tocsin.Broadcast
+	mustView(t, db, func(tx tocsin.ReadTx) error {
+		var err error
+		b, err = tx.Broadcast(id)
+		return err
+	})
+	// Overwrite the page the value came from, then read the old copy.
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		for range 100 {
+			if _, err := putNew(tx, tocsin.StatusPendingReview, strings.Repeat("x", 50), t0, "440100"); err != nil {
+				return err
+			}
+		}
+		nb, err := tx.Broadcast(id)
+		if err != nil {
+			return err
+		}
+		nb.Title = "changed"
+		return tx.PutBroadcast(nb)
+	})
+	if b.Title != "t "+id || b.Department != "d" {
+		t.Errorf("value read in a finished transaction changed: %+v", b)
+	}
+}
+
+// commitCounter counts the transactions Updates ran in. It keeps the last
+// Tx alive, so a new transaction can never reuse its address.
+type commitCounter struct {
+	mu      sync.Mutex
+	last    tocsin.Tx // guarded by mu
+	commits int       // guarded by mu
+}
+
+func (c *commitCounter) see(tx tocsin.Tx) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if tx != c.last {
+		c.last = tx
+		c.commits++
+	}
+}
+
+func benchUpdate(b *testing.B, parallel bool) {
+	db := mustOpen(b)
+	var counter commitCounter
+	fn := func(tx tocsin.Tx) error {
+		counter.see(tx)
+		_, err := putNew(tx, tocsin.StatusPendingReview, "gd-met", t0, "440100")
+		return err
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	if parallel {
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := db.Update(context.Background(), fn); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	} else {
+		for b.Loop() {
+			if err := db.Update(context.Background(), fn); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(counter.commits)/float64(b.N), "commits/op")
+}
+
+func BenchmarkUpdateSerial(b *testing.B)   { benchUpdate(b, false) }
+func BenchmarkUpdateParallel(b *testing.B) { benchUpdate(b, true) }
