@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,7 +46,8 @@ type coordinator struct {
 	httpAddr   string
 	natsURL    string
 
-	workers sync.WaitGroup // background loops, ended by the start context
+	workers        sync.WaitGroup // background loops, ended by the start context
+	lateDispatches atomic.Int64   // emergency dispatches not received in time, as last counted
 }
 
 func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c *coordinator, err error) {
@@ -105,6 +107,7 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c
 	sched := &schedule.Scheduler{
 		Service: c.service, Log: log, LateAfter: cfg.LateAfter,
 		OnRelease: func(n int) { c.metrics.Add("tocsin_releases_total", "Scheduled broadcasts released.", float64(n)) },
+		OnLate:    func(n int) { c.lateDispatches.Store(int64(n)) },
 	}
 	c.goWork(func() { sched.Run(ctx) })
 	return c, nil
@@ -178,6 +181,9 @@ func (c *coordinator) registerGauges() {
 			return err
 		})
 		return map[string]float64{"": float64(n)}
+	})
+	c.metrics.Gauge("tocsin_emergency_dispatches_late", "Emergency dispatches a provider has not received within --emergency-deadline.", func() map[string]float64 {
+		return map[string]float64{"": float64(c.lateDispatches.Load())}
 	})
 	c.metrics.Gauge("tocsin_nats_connected", "1 while the coordinator is connected to NATS.", func() map[string]float64 {
 		v := 0.0

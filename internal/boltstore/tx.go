@@ -202,6 +202,8 @@ func matches(q tocsin.Query, b *tocsin.Broadcast, regions tocsin.Regions) bool {
 		return false
 	case q.Emergency != nil && *q.Emergency != b.IsEmergency():
 		return false
+	case q.PostHoc != "" && !q.PostHoc.Matches(b.PostHoc, q.Now):
+		return false
 	}
 	return true
 }

@@ -104,6 +104,12 @@ func (s *Server) listBroadcasts(w http.ResponseWriter, r *http.Request) error {
 		}
 		q.Emergency = &e
 	}
+	if v := params.Get("post_hoc"); v != "" {
+		q.PostHoc = tocsin.PostHocFilter(v)
+		if !q.PostHoc.Valid() {
+			return tocsin.Errorf(tocsin.CodeValidation, "post_hoc must be report_due, report_filed, reviewed, overdue or not_emergency").With("field", "post_hoc")
+		}
+	}
 	if v := params.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {

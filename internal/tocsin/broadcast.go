@@ -188,8 +188,46 @@ type Query struct {
 	Department string
 	Province   string // scope touches this province
 	Emergency  *bool
+	PostHoc    PostHocFilter
+	Now        time.Time // for PostHocOverdue
 	Limit      int
 	Cursor     string // the last ID of the previous page
+}
+
+// PostHocFilter selects emergencies by the state of their post-hoc report.
+type PostHocFilter string
+
+const (
+	PostHocFilterDue      PostHocFilter = "report_due"
+	PostHocFilterFiled    PostHocFilter = "report_filed"
+	PostHocFilterReviewed PostHocFilter = "reviewed"
+	PostHocFilterOverdue  PostHocFilter = "overdue"
+	// PostHocFilterFlagged selects filings a regulator found not to be
+	// emergencies: the flags on a department's record.
+	PostHocFilterFlagged PostHocFilter = "not_emergency"
+)
+
+// Valid reports whether f is a known filter.
+func (f PostHocFilter) Valid() bool {
+	switch f {
+	case PostHocFilterDue, PostHocFilterFiled, PostHocFilterReviewed, PostHocFilterOverdue, PostHocFilterFlagged:
+		return true
+	}
+	return false
+}
+
+// Matches reports whether a broadcast with post-hoc state p passes f.
+func (f PostHocFilter) Matches(p *PostHoc, now time.Time) bool {
+	if p == nil {
+		return false
+	}
+	switch f {
+	case PostHocFilterOverdue:
+		return p.Overdue(now)
+	case PostHocFilterFlagged:
+		return p.Verdict == PostHocNotEmergency
+	}
+	return string(p.Status) == string(f)
 }
 
 // Page is one page of a listing, newest first.

@@ -243,6 +243,7 @@ func (s *Service) List(ctx context.Context, a Actor, q Query) (Page, error) {
 	if q.Limit <= 0 {
 		q.Limit = DefaultPageSize
 	}
+	q.Now = s.now()
 	q.Limit = min(q.Limit, MaxPageSize)
 	var p Page
 	err := s.Store.View(ctx, func(tx ReadTx) error {

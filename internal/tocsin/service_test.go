@@ -1360,3 +1360,35 @@ func TestFlagLate(t *testing.T) {
 		t.Errorf("after cmcc received one: FlagLate = %d, %v; want 2", n, err)
 	}
 }
+
+func TestListPostHocFilters(t *testing.T) {
+	e := mustService(t, filedAt)
+	ctx := context.Background()
+	due := e.mustFile(t, "gd-met", emergency("Typhoon", "440100"))
+	filed := e.mustFile(t, "gd-met", emergency("Flood", "440100"))
+	e.mustFile(t, "gd-met", ordinary("ordinary", "440100"))
+	if _, err := e.svc.FilePostHoc(ctx, actor(t, "gd-met"), filed.ID, "Rain gauges passed 250 mm."); err != nil {
+		t.Fatal(err)
+	}
+	list := func(f tocsin.PostHocFilter) []string {
+		t.Helper()
+		p, err := e.svc.List(ctx, actor(t, "gd-cab"), tocsin.Query{PostHoc: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids(p.Broadcasts)
+	}
+	if got := list(tocsin.PostHocFilterDue); !slices.Equal(got, []string{due.ID}) {
+		t.Errorf("report_due = %v, want [%s]", got, due.ID)
+	}
+	if got := list(tocsin.PostHocFilterFiled); !slices.Equal(got, []string{filed.ID}) {
+		t.Errorf("report_filed = %v, want [%s]", got, filed.ID)
+	}
+	if got := list(tocsin.PostHocFilterOverdue); len(got) != 0 {
+		t.Errorf("overdue on the day of release = %v", got)
+	}
+	e.clock.Set(sh(2026, time.October, 30, 9, 0)) // weeks past any due date
+	if got := list(tocsin.PostHocFilterOverdue); !slices.Equal(got, []string{due.ID}) {
+		t.Errorf("overdue = %v, want [%s]", got, due.ID)
+	}
+}
