@@ -251,7 +251,7 @@ func (d *Dispatcher) consumeReceipts(ctx context.Context) (jetstream.ConsumeCont
 		case err == nil:
 			d.seen(provider, time.Now())
 			if d.OnReceipt != nil {
-				d.OnReceipt(provider, r.Status)
+				d.OnReceipt(provider, tocsin.DeliveryStatus(r.Status))
 			}
 			_ = msg.Ack()
 		case code == tocsin.CodeInternal || code == tocsin.CodeUnavailable || errors.Is(err, context.Canceled):

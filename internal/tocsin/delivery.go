@@ -5,18 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/tocsin-dev/tocsin/provider/wire"
 )
 
 // Receipt is what a provider reports about one broadcast.
-type Receipt struct {
-	BroadcastID string         `json:"broadcast_id"`
-	Status      DeliveryStatus `json:"status"`
-	Recipients  int            `json:"recipients"`
-	Sent        int            `json:"sent"`
-	Delivered   int            `json:"delivered"`
-	Failed      int            `json:"failed"`
-	Detail      string         `json:"detail,omitempty"`
-}
+type Receipt = wire.Receipt
 
 // MaxDetailChars bounds a receipt's detail text.
 const MaxDetailChars = 1000
@@ -25,7 +19,8 @@ const MaxDetailChars = 1000
 // provider backwards (redelivered or reordered receipts are harmless), and
 // the broadcast completes when every provider has finished.
 func (s *Service) ApplyReceipt(ctx context.Context, provider string, r Receipt) error {
-	switch r.Status {
+	status := DeliveryStatus(r.Status)
+	switch status {
 	case DeliveryReceived, DeliverySending, DeliveryDelivered, DeliveryFailed:
 	default:
 		return invalid("status", "receipt status %q is not one of received, sending, delivered, failed", r.Status)
@@ -47,12 +42,12 @@ func (s *Service) ApplyReceipt(ctx context.Context, provider string, r Receipt) 
 		if err := touchProvider(tx, provider, now); err != nil {
 			return err
 		}
-		if rank(r.Status) < rank(p.Status) {
+		if rank(status) < rank(p.Status) {
 			return nil // stale: we already know more
 		}
 		p.Recipients, p.Sent, p.Delivered, p.Failed = r.Recipients, r.Sent, r.Delivered, r.Failed
 		if p.Status != DeliveryStopped {
-			p.Status = r.Status
+			p.Status = status
 		}
 		p.Detail, p.UpdatedAt, p.Late = r.Detail, now, false
 		b.completeIfDone(now)

@@ -3,6 +3,8 @@ package tocsin
 import (
 	"slices"
 	"time"
+
+	"github.com/tocsin-dev/tocsin/provider/wire"
 )
 
 // Provider is an SMS service provider and the regions its network covers.
@@ -80,34 +82,19 @@ type ProviderProgress struct {
 
 // Dispatch types on the wire.
 const (
-	DispatchBroadcast = "broadcast"
-	DispatchUpdate    = "update"
-	DispatchStop      = "stop"
+	DispatchBroadcast = wire.TypeBroadcast
+	DispatchUpdate    = wire.TypeUpdate
+	DispatchStop      = wire.TypeStop
 )
 
-// Dispatch is the message one provider receives for one broadcast. Its JSON
-// form is the NATS contract of DESIGN.md.
-type Dispatch struct {
-	BroadcastID string             `json:"broadcast_id"`
-	Type        string             `json:"type"`
-	SenderCode  string             `json:"sender_code"`
-	Agency      string             `json:"agency"`
-	Content     string             `json:"content"`
-	Regions     []string           `json:"regions"`
-	SendAt      time.Time          `json:"send_at"`
-	SendUntil   *time.Time         `json:"send_until,omitempty"`
-	Emergency   *DispatchEmergency `json:"emergency,omitempty"`
-	Exercise    bool               `json:"exercise"`
-	Charge      string             `json:"charge"`
-	References  string             `json:"references,omitempty"`
-}
-
-// DispatchEmergency is the part of an emergency a provider needs.
-type DispatchEmergency struct {
-	Type  EmergencyType `json:"type"`
-	Event string        `json:"event"`
-	Level WarningLevel  `json:"level"`
-}
+// Dispatch is the message one provider receives for one broadcast, and
+// DispatchEmergency the part of an emergency a provider needs. Both are the
+// NATS contract of DESIGN.md, defined once in the dependency-free package
+// providers embed.
+type (
+	Dispatch          = wire.Dispatch
+	DispatchEmergency = wire.Emergency
+)
 
 // OutboxMessage is a dispatch waiting to be published. It is written in the
 // same transaction as the state change that caused it, so neither exists

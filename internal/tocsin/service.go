@@ -528,7 +528,7 @@ func (s *Service) dispatchFor(b *Broadcast, regions []string, kind string) Dispa
 		Exercise: b.Exercise, Charge: "free",
 	}
 	if e := b.Emergency; e != nil {
-		d.Emergency = &DispatchEmergency{Type: e.Type, Event: e.Event, Level: e.Level}
+		d.Emergency = &DispatchEmergency{Type: string(e.Type), Event: e.Event, Level: string(e.Level)}
 	}
 	if kind != DispatchBroadcast {
 		d.References = b.ID

@@ -402,7 +402,7 @@ func TestFileEmergencyDispatchesAtOnce(t *testing.T) {
 			t.Errorf("regions = %v", d.Regions)
 		case d.Content != b.Content || !d.SendAt.Equal(b.SendAt):
 			t.Errorf("content/send_at = %q %v", d.Content, d.SendAt)
-		case d.Emergency == nil || *d.Emergency != (tocsin.DispatchEmergency{Type: tocsin.NaturalDisaster, Event: "typhoon", Level: tocsin.Red}):
+		case d.Emergency == nil || *d.Emergency != (tocsin.DispatchEmergency{Type: string(tocsin.NaturalDisaster), Event: "typhoon", Level: string(tocsin.Red)}):
 			t.Errorf("emergency = %+v", d.Emergency)
 		}
 	}
@@ -588,10 +588,10 @@ func TestCancelDispatchingSendsStops(t *testing.T) {
 	ctx := context.Background()
 	b := e.mustFile(t, "gd-met", emergency("Typhoon", "440100"))
 	e.clock.Set(filedAt.Add(time.Minute))
-	if err := e.svc.ApplyReceipt(ctx, "cucc", tocsin.Receipt{BroadcastID: b.ID, Status: tocsin.DeliveryDelivered, Recipients: 10, Sent: 10, Delivered: 9, Failed: 1}); err != nil {
+	if err := e.svc.ApplyReceipt(ctx, "cucc", tocsin.Receipt{BroadcastID: b.ID, Status: string(tocsin.DeliveryDelivered), Recipients: 10, Sent: 10, Delivered: 9, Failed: 1}); err != nil {
 		t.Fatalf("receipt: %v", err)
 	}
-	if err := e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: b.ID, Status: tocsin.DeliverySending, Recipients: 100}); err != nil {
+	if err := e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: b.ID, Status: string(tocsin.DeliverySending), Recipients: 100}); err != nil {
 		t.Fatalf("receipt: %v", err)
 	}
 	before := len(e.outbox(t))
@@ -635,7 +635,7 @@ func TestCancelDispatchingSendsStops(t *testing.T) {
 	_, err = e.svc.Cancel(ctx, actor(t, "gd-cab"), b.ID, "again")
 	wantCode(t, err, tocsin.CodeConflict)
 	// A late receipt does not revive a stopped provider.
-	if err := e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: b.ID, Status: tocsin.DeliveryDelivered, Delivered: 100}); err != nil {
+	if err := e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: b.ID, Status: string(tocsin.DeliveryDelivered), Delivered: 100}); err != nil {
 		t.Fatalf("late receipt: %v", err)
 	}
 	if got := e.get(t, b.ID); got.Status != tocsin.StatusCancelled || got.Providers[0].Status != tocsin.DeliveryStopped {
@@ -670,10 +670,10 @@ func TestReceiptsComplete(t *testing.T) {
 		r        tocsin.Receipt
 		want     tocsin.Status
 	}{
-		{"cmcc", tocsin.Receipt{Status: tocsin.DeliveryReceived}, tocsin.StatusDispatching},
-		{"cmcc", tocsin.Receipt{Status: tocsin.DeliveryDelivered, Recipients: 5, Sent: 5, Delivered: 5}, tocsin.StatusDispatching},
-		{"cmcc", tocsin.Receipt{Status: tocsin.DeliverySending}, tocsin.StatusDispatching}, // stale, ignored
-		{"cucc", tocsin.Receipt{Status: tocsin.DeliveryFailed, Detail: "gateway down"}, tocsin.StatusCompleted},
+		{"cmcc", tocsin.Receipt{Status: string(tocsin.DeliveryReceived)}, tocsin.StatusDispatching},
+		{"cmcc", tocsin.Receipt{Status: string(tocsin.DeliveryDelivered), Recipients: 5, Sent: 5, Delivered: 5}, tocsin.StatusDispatching},
+		{"cmcc", tocsin.Receipt{Status: string(tocsin.DeliverySending)}, tocsin.StatusDispatching}, // stale, ignored
+		{"cucc", tocsin.Receipt{Status: string(tocsin.DeliveryFailed), Detail: "gateway down"}, tocsin.StatusCompleted},
 	}
 	for i, s := range steps {
 		s.r.BroadcastID = b.ID
@@ -688,7 +688,7 @@ func TestReceiptsComplete(t *testing.T) {
 	if p := got.Providers[0]; p.Status != tocsin.DeliveryDelivered || p.Delivered != 5 {
 		t.Errorf("cmcc = %+v", p)
 	}
-	err := e.svc.ApplyReceipt(ctx, "ctcc", tocsin.Receipt{BroadcastID: b.ID, Status: tocsin.DeliveryReceived})
+	err := e.svc.ApplyReceipt(ctx, "ctcc", tocsin.Receipt{BroadcastID: b.ID, Status: string(tocsin.DeliveryReceived)})
 	wantCode(t, err, tocsin.CodeNotFound)
 	err = e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: b.ID, Status: "queued"})
 	wantCode(t, err, tocsin.CodeValidation)
@@ -1317,7 +1317,7 @@ func TestFlagLate(t *testing.T) {
 	if n, err := e.svc.FlagLate(ctx, deadline); err != nil || n != 0 {
 		t.Fatalf("FlagLate at the deadline = %d, %v; want 0", n, err)
 	}
-	if err := e.svc.ApplyReceipt(ctx, "cucc", tocsin.Receipt{BroadcastID: em.ID, Status: tocsin.DeliveryReceived}); err != nil {
+	if err := e.svc.ApplyReceipt(ctx, "cucc", tocsin.Receipt{BroadcastID: em.ID, Status: string(tocsin.DeliveryReceived)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -1350,7 +1350,7 @@ func TestFlagLate(t *testing.T) {
 	if lateEntries != 1 {
 		t.Errorf("%d late history entries, want 1 (flagged once)", lateEntries)
 	}
-	if err := e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: em.ID, Status: tocsin.DeliveryReceived}); err != nil {
+	if err := e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: em.ID, Status: string(tocsin.DeliveryReceived)}); err != nil {
 		t.Fatal(err)
 	}
 	if b := e.get(t, em.ID); b.Providers[0].Late {
