@@ -42,13 +42,15 @@ func (s *Service) ApplyReceipt(ctx context.Context, provider string, r Receipt) 
 		if err := touchProvider(tx, provider, now); err != nil {
 			return err
 		}
-		if rank(status) < rank(p.Status) {
-			return nil // stale: we already know more
-		}
-		p.Recipients, p.Sent, p.Delivered, p.Failed = r.Recipients, r.Sent, r.Delivered, r.Failed
-		if p.Status != DeliveryStopped {
+		switch {
+		case p.Status == DeliveryStopped:
+			// Keep the stop, but record what went out before it took hold.
+		case p.Status.Final() || rank(status) < rank(p.Status):
+			return nil // stale or reordered: we already know the outcome
+		default:
 			p.Status = status
 		}
+		p.Recipients, p.Sent, p.Delivered, p.Failed = r.Recipients, r.Sent, r.Delivered, r.Failed
 		p.Detail, p.UpdatedAt, p.Late = r.Detail, now, false
 		b.completeIfDone(now)
 		return tx.PutBroadcast(b)

@@ -1392,3 +1392,23 @@ func TestListPostHocFilters(t *testing.T) {
 		t.Errorf("overdue = %v, want [%s]", got, due.ID)
 	}
 }
+
+func TestFinalReceiptIsNotOverwritten(t *testing.T) {
+	e := mustService(t, filedAt)
+	ctx := context.Background()
+	b := e.mustFile(t, "gd-met", emergency("Typhoon", "440100"))
+	steps := []tocsin.Receipt{
+		{BroadcastID: b.ID, Status: string(tocsin.DeliveryDelivered), Recipients: 10, Sent: 10, Delivered: 10},
+		{BroadcastID: b.ID, Status: string(tocsin.DeliveryFailed), Detail: "late, reordered"},
+	}
+	for _, r := range steps {
+		if err := e.svc.ApplyReceipt(ctx, "cmcc", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range e.get(t, b.ID).Providers {
+		if p.Provider == "cmcc" && (p.Status != tocsin.DeliveryDelivered || p.Delivered != 10) {
+			t.Fatalf("cmcc progress = %+v, want delivered 10", p)
+		}
+	}
+}
