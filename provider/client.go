@@ -155,6 +155,9 @@ func (c *Client) receive(ctx context.Context, m jetstream.Msg, h Handler) {
 		return
 	}
 	r := &Reporter{c: c, id: d.BroadcastID}
+	if meta, err := m.Metadata(); err == nil {
+		r.seq = meta.Sequence.Stream
+	}
 	if err := r.send(ctx, Receipt{Status: StatusReceived}); err != nil {
 		c.mu.Lock()
 		delete(c.handled, d.BroadcastID)
@@ -185,6 +188,11 @@ func (c *Client) receive(ctx context.Context, m jetstream.Msg, h Handler) {
 			_ = r.send(context.WithoutCancel(ctx), Receipt{Status: StatusFailed, Sent: r.last.Sent, Delivered: r.last.Delivered,
 				Failed: r.last.Failed, Recipients: r.last.Recipients, Detail: "stopped by Tocsin"})
 		default:
+			// Forget it, so that Tocsin's re-send of a failed broadcast
+			// (a new message) is taken on rather than dropped.
+			c.mu.Lock()
+			delete(c.handled, d.BroadcastID)
+			c.mu.Unlock()
 			_ = r.send(context.WithoutCancel(ctx), Receipt{Status: StatusFailed, Sent: r.last.Sent, Delivered: r.last.Delivered,
 				Failed: r.last.Failed, Recipients: r.last.Recipients, Detail: err.Error()})
 		}
@@ -195,6 +203,7 @@ func (c *Client) receive(ctx context.Context, m jetstream.Msg, h Handler) {
 type Reporter struct {
 	c    *Client
 	id   string
+	seq  uint64 // the dispatch's stream sequence: a re-send has a new one
 	last Receipt
 }
 
@@ -215,7 +224,11 @@ func (r *Reporter) send(ctx context.Context, rc Receipt) error {
 	if err != nil {
 		return err
 	}
-	msgID := fmt.Sprintf("%s.%s.%d.%d.%d", r.id, rc.Status, rc.Sent, rc.Delivered, rc.Failed)
+	// TOCSIN_RECEIPTS deduplicates across all providers' subjects, so the
+	// id names the provider (two providers reporting the same counts for
+	// the same broadcast are two receipts, not one) and the dispatch (a
+	// re-send's receipts are new, a redelivery's are not).
+	msgID := fmt.Sprintf("%s.%s.%d.%s.%d.%d.%d", r.c.cfg.ID, r.id, r.seq, rc.Status, rc.Sent, rc.Delivered, rc.Failed)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := r.c.js.Publish(ctx, ReceiptPrefix+r.c.cfg.ID, data, jetstream.WithMsgID(msgID)); err != nil {

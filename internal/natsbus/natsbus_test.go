@@ -67,14 +67,28 @@ func (n *testNATS) addProvider(t *testing.T, id string) {
 
 func (n *testNATS) connect(t *testing.T, id string) *nats.Conn {
 	t.Helper()
-	errs := make(chan error, 16)
+	nc, _ := n.connectErrs(t, id)
+	return nc
+}
+
+// connectErrs connects as provider id and returns the errors the server
+// reports asynchronously (permission violations among them). Errors beyond
+// the channel's buffer are dropped rather than block the client.
+func (n *testNATS) connectErrs(t *testing.T, id string) (*nats.Conn, <-chan error) {
+	t.Helper()
+	errs := make(chan error, 64)
 	nc, err := nats.Connect(n.embedded.ClientURL(), nats.UserInfo(id, n.passwords[id]),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			select {
+			case errs <- err:
+			default:
+			}
+		}))
 	if err != nil {
 		t.Fatalf("connect as %s: %v", id, err)
 	}
 	t.Cleanup(nc.Close)
-	return nc
+	return nc, errs
 }
 
 func (n *testNATS) publish(t *testing.T, provider, broadcast string) {
