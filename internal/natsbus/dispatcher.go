@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,14 +35,20 @@ type Dispatcher struct {
 
 	kick chan struct{}
 
-	mu       sync.Mutex
-	ready    bool                 // guarded by mu: streams and consumers exist
-	lastSeen map[string]time.Time // guarded by mu
+	dequeues sync.WaitGroup // Dequeues not committed yet
+
+	mu        sync.Mutex
+	ready     bool                 // guarded by mu: streams and consumers exist
+	lastSeen  map[string]time.Time // guarded by mu
+	unremoved map[uint64]bool      // guarded by mu: acknowledged, Dequeue not committed yet
 }
 
 // NewDispatcher returns a dispatcher; Run starts it.
 func NewDispatcher(bus *Bus, svc *tocsin.Service, log *slog.Logger) *Dispatcher {
-	return &Dispatcher{Bus: bus, Service: svc, Log: log, kick: make(chan struct{}, 1), lastSeen: map[string]time.Time{}}
+	return &Dispatcher{
+		Bus: bus, Service: svc, Log: log, kick: make(chan struct{}, 1),
+		lastSeen: map[string]time.Time{}, unremoved: map[uint64]bool{},
+	}
 }
 
 // Kick wakes the relay: the store has committed new dispatches. It never
@@ -139,6 +146,7 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.C
 // relay publishes the outbox until ctx ends. It wakes on Kick, and polls
 // once a second in case a kick was missed or a retry is due.
 func (d *Dispatcher) relay(ctx context.Context) {
+	defer d.dequeues.Wait()
 	wait := 100 * time.Millisecond
 	for {
 		n, err := d.publishBatch(ctx)
@@ -168,19 +176,32 @@ func (d *Dispatcher) relay(ctx context.Context) {
 }
 
 // publishBatch publishes up to relayBatch outbox messages, waits for
-// JetStream to acknowledge them, and removes the acknowledged ones from the
-// outbox in one transaction. A message is removed only after its PubAck,
-// so a crash at any point republishes it, and the Nats-Msg-Id makes the
-// republish a no-op.
+// JetStream to acknowledge them, and has the acknowledged ones removed from
+// the outbox in one transaction (see dequeue). A message is removed only
+// after its PubAck, so a crash at any point republishes it, and the
+// Nats-Msg-Id makes the republish a no-op.
 func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
+	d.mu.Lock()
+	skip := len(d.unremoved)
+	d.mu.Unlock()
 	var msgs []tocsin.OutboxMessage
 	err := d.Service.Store.View(ctx, func(tx tocsin.ReadTx) error {
 		var err error
-		msgs, err = tx.Outbox(relayBatch)
+		msgs, err = tx.Outbox(relayBatch + skip)
 		return err
 	})
-	if err != nil || len(msgs) == 0 {
+	if err != nil {
 		return 0, err
+	}
+	// Leave out what is published and only waiting for its Dequeue. Read
+	// under the lock after the View: a Dequeue that committed before the
+	// View is not in msgs; one still committing is in both.
+	d.mu.Lock()
+	msgs = slices.DeleteFunc(msgs, func(m tocsin.OutboxMessage) bool { return d.unremoved[m.Seq] })
+	d.mu.Unlock()
+	msgs = msgs[:min(len(msgs), relayBatch)]
+	if len(msgs) == 0 {
+		return 0, nil
 	}
 	if !d.Bus.Connected() {
 		return 0, errNotConnected
@@ -219,16 +240,56 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 		}
 	}
 	if len(done) > 0 {
-		// Not ctx: once acknowledged, recording it should not be abandoned.
-		err := d.Service.Store.Update(context.WithoutCancel(ctx), func(tx tocsin.Tx) error { return tx.Dequeue(done...) })
-		if err != nil {
-			return 0, fmt.Errorf("dequeue published: %w", err)
+		d.mu.Lock()
+		for _, seq := range done {
+			d.unremoved[seq] = true
 		}
+		d.mu.Unlock()
+		d.dequeue(ctx, done)
 		if d.OnPublished != nil {
 			d.OnPublished(len(done))
 		}
 	}
 	return len(done), firstErr
+}
+
+// dequeueWait bounds how long a Dequeue waits for a commit to share.
+const dequeueWait = 50 * time.Millisecond
+
+// laterUpdater is a store that can fold a change into its next commit.
+// *boltstore.DB is one.
+type laterUpdater interface {
+	UpdateLater(wait time.Duration, fn func(tocsin.Tx) error, done func(error))
+}
+
+// dequeue removes published messages from the outbox without holding up
+// the relay or anyone else. Committed on its own, the Dequeue's fsync would
+// land just where the next filing's commit wants the writer: a department
+// filing emergencies one after another would wait for it every time. So it
+// rides along with the next commit (usually that very filing) or, after
+// dequeueWait, goes alone. Until it has committed the relay leaves the
+// messages out of what it reads; if it fails they are published again,
+// and JetStream drops them as duplicates.
+func (d *Dispatcher) dequeue(ctx context.Context, seqs []uint64) {
+	fn := func(tx tocsin.Tx) error { return tx.Dequeue(seqs...) }
+	d.dequeues.Add(1)
+	finish := func(err error) {
+		defer d.dequeues.Done()
+		if err != nil {
+			d.Log.Warn("dequeue of published dispatches failed; they will be published again", slog.Int("count", len(seqs)), slog.Any("error", err))
+		}
+		d.mu.Lock()
+		for _, seq := range seqs {
+			delete(d.unremoved, seq)
+		}
+		d.mu.Unlock()
+	}
+	if l, ok := d.Service.Store.(laterUpdater); ok {
+		l.UpdateLater(dequeueWait, fn, finish)
+		return
+	}
+	// Not ctx: once acknowledged, recording it should not be abandoned.
+	go func() { finish(d.Service.Store.Update(context.WithoutCancel(ctx), fn)) }()
 }
 
 // consumeReceipts applies receipts as they arrive. A receipt is acked only
