@@ -25,7 +25,6 @@ package main
 // timed until the consumer has received all benchThroughputN.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -445,16 +444,7 @@ func startBenchServer(b *testing.B, dir string) string {
 		cancel()
 		<-done
 	})
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if addr, ok := strings.CutPrefix(sc.Text(), "tocsin: listening on "); ok {
-				found <- addr
-			}
-		}
-		close(found)
-	}()
+	found := listeningAddr(pr)
 	select {
 	case addr, ok := <-found:
 		if !ok {

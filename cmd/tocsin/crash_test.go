@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -57,16 +56,7 @@ func startProcess(t *testing.T, dir string, args ...string) *process {
 	}
 	p := &process{cmd: cmd}
 	t.Cleanup(func() { p.kill() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if addr, ok := strings.CutPrefix(sc.Text(), "tocsin: listening on "); ok {
-				found <- addr
-			}
-		}
-		close(found)
-	}()
+	found := listeningAddr(stdout)
 	select {
 	case addr, ok := <-found:
 		if !ok {

@@ -89,16 +89,7 @@ func startServer(t *testing.T, dir string, args ...string) *server {
 		pw.CloseWithError(err)
 		s.done <- err
 	}()
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if addr, ok := strings.CutPrefix(sc.Text(), "tocsin: listening on "); ok {
-				found <- addr
-			}
-		}
-		close(found)
-	}()
+	found := listeningAddr(pr)
 	select {
 	case addr, ok := <-found:
 		if !ok {
@@ -238,4 +229,20 @@ func TestProviderAddThroughTheRunningServer(t *testing.T) {
 	if !strings.Contains(stdout.String(), "gx-mobile") || strings.Contains(stdout.String(), "password") {
 		t.Fatalf("provider list = %s", stdout.String())
 	}
+}
+
+// listeningAddr watches a tocsin's standard output for the address it
+// serves on; the channel closes without one if the output ends first.
+func listeningAddr(stdout io.Reader) <-chan string {
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if addr, ok := strings.CutPrefix(sc.Text(), "tocsin: listening on "); ok {
+				found <- addr
+			}
+		}
+		close(found)
+	}()
+	return found
 }
