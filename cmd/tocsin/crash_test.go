@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -252,4 +254,56 @@ func TestScheduledReleaseSurvivesRestartOnce(t *testing.T) {
 			t.Errorf("%s received %s %d times, want once", provider, id, n)
 		}
 	}
+}
+
+func TestAuditVerifyFindsAFlippedByte(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, "demo", "--no-simulators")
+	tokens := demoTokens(t, dir)
+	var ids []string
+	for _, content := range []string{"【广东省气象局】第一条", "【广东省气象局】第二条"} {
+		got := call(t, "POST", s.base+"/api/v1/broadcasts", tokens["gd-met"],
+			fmt.Sprintf(`{"title":"t","content":%q,"scope":["440100"],"emergency":{"type":"natural_disaster","event":"typhoon","level":"blue"}}`, content))
+		if got.status != http.StatusCreated {
+			t.Fatalf("filing: %d %v", got.status, got.body)
+		}
+		ids = append(ids, got.body["id"].(string))
+	}
+	s.stop()
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"audit", "verify", "--data", dir}, noEnv, &out, io.Discard); err != nil {
+		t.Fatalf("verify of an untouched store: %v", err)
+	}
+	if !strings.Contains(out.String(), "intact") {
+		t.Fatalf("verify said %q", out.String())
+	}
+
+	db, err := os.ReadFile(filepath.Join(dir, "tocsin.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"第二条", `"action":"released"`} {
+		t.Run(target, func(t *testing.T) {
+			i := bytes.Index(db, []byte(target))
+			if i < 0 {
+				t.Fatalf("%q not found in the data file", target)
+			}
+			copyDir := t.TempDir()
+			tampered := bytes.Clone(db)
+			tampered[i+len(target)-1] ^= 0x01
+			if err := os.WriteFile(filepath.Join(copyDir, "tocsin.db"), tampered, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			err := run(context.Background(), []string{"audit", "verify", "--data", copyDir}, noEnv, io.Discard, io.Discard)
+			if err == nil {
+				t.Fatal("verify passed a tampered store")
+			}
+			if !strings.Contains(err.Error(), "audit entry") && !strings.Contains(err.Error(), "record") {
+				t.Fatalf("error does not name the entry: %v", err)
+			}
+			t.Logf("verify: %v", err)
+		})
+	}
+	_ = ids
 }

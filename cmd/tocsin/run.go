@@ -25,6 +25,7 @@ Usage:
   tocsin calendar days FROM TO          working days and why
   tocsin token issue [flags]            mint a JWT for a service account
   tocsin provider add|list [flags]      register SMS providers
+  tocsin audit verify --data DIR        check the audit trail (server stopped)
 
 Run "tocsin COMMAND -h" for a command's flags.
 `
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runToken(rest, getenv, stdout, stderr)
 	case "provider":
 		return runProvider(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return runAudit(rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -21,21 +23,24 @@ var _ tocsin.Store = (*DB)(nil)
 
 // Buckets, all created at Open.
 var (
-	bucketBroadcasts  = []byte("broadcasts")
-	bucketByStatus    = []byte("idx_status")
-	bucketByDept      = []byte("idx_department")
-	bucketByProvince  = []byte("idx_province")
-	bucketSchedule    = []byte("schedule")
-	bucketIdempotency = []byte("idempotency")
-	bucketOrgs        = []byte("organisations")
-	bucketAccounts    = []byte("accounts")
-	bucketProviders   = []byte("providers")
-	bucketOutbox      = []byte("outbox")
-	bucketMeta        = []byte("meta")
+	bucketBroadcasts    = []byte("broadcasts")
+	bucketByStatus      = []byte("idx_status")
+	bucketByDept        = []byte("idx_department")
+	bucketByProvince    = []byte("idx_province")
+	bucketSchedule      = []byte("schedule")
+	bucketIdempotency   = []byte("idempotency")
+	bucketOrgs          = []byte("organisations")
+	bucketAccounts      = []byte("accounts")
+	bucketProviders     = []byte("providers")
+	bucketOutbox        = []byte("outbox")
+	bucketMeta          = []byte("meta")
+	bucketAudit         = []byte("audit")
+	bucketAuditByTarget = []byte("idx_audit_target")
 
 	allBuckets = [][]byte{
 		bucketBroadcasts, bucketByStatus, bucketByDept, bucketByProvince, bucketSchedule,
 		bucketIdempotency, bucketOrgs, bucketAccounts, bucketProviders, bucketOutbox, bucketMeta,
+		bucketAudit, bucketAuditByTarget,
 	}
 )
 
@@ -55,6 +60,9 @@ type DB struct {
 	closed  bool
 	commits chan *commit  // Updates waiting for the committer
 	stopped chan struct{} // closed when the committer has exited
+
+	laterMu sync.Mutex // guards later; taken inside mu, never the other way
+	later   []*commit  // UpdateLater work for the next commit
 }
 
 // ErrClosed is returned by Update on a closed store (during shutdown, so
@@ -116,7 +124,42 @@ func (db *DB) Close() error {
 	close(db.commits)
 	db.mu.Unlock()
 	<-db.stopped
-	return db.bolt.Close()
+	return db.compactAndClose()
+}
+
+// compactAndClose closes the file after rewriting it with only live data.
+// bbolt copies pages on write and never gives space back, so the file
+// keeps old versions of records in free pages: space wasted, and stale
+// copies of content that a reader of the raw file could mistake for live
+// records. A graceful stop is the cheap moment to drop them; the copy is
+// renamed into place only once synced, so a crash midway loses nothing.
+func (db *DB) compactAndClose() error {
+	path := db.bolt.Path()
+	tmp := path + ".compact"
+	_ = os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err == nil {
+		err = bolt.Compact(dst, db.bolt, 16<<20)
+		if cerr := dst.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if cerr := db.bolt.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		db.log.Warn("store not compacted at close", slog.Any("error", err))
+		return nil // the original file is intact and closed
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("compact store: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // Path is the file the store lives in.
@@ -128,7 +171,7 @@ func (db *DB) View(ctx context.Context, fn func(tocsin.ReadTx) error) error {
 		return err
 	}
 	return db.bolt.View(func(btx *bolt.Tx) error {
-		return fn(&tx{btx: btx, regions: db.regions})
+		return fn(&tx{btx: btx, regions: db.regions, written: map[string]string{}})
 	})
 }
 
@@ -155,13 +198,63 @@ func (db *DB) Update(ctx context.Context, fn func(tocsin.Tx) error) error {
 	return <-c.done
 }
 
+// UpdateLater runs fn in the next transaction the writer commits anyway,
+// so it shares that commit's fsync instead of costing one of its own and
+// holding up whoever comes next. If nothing else commits within wait, it
+// is committed on its own. It returns at once; done is called with the
+// outcome, on another goroutine. For changes no caller waits on, such as
+// removing published messages from the outbox.
+func (db *DB) UpdateLater(wait time.Duration, fn func(tocsin.Tx) error, done func(error)) {
+	c := &commit{fn: fn, done: make(chan error, 1)}
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		go done(ErrClosed)
+		return
+	}
+	db.laterMu.Lock()
+	db.later = append(db.later, c)
+	db.laterMu.Unlock()
+	db.mu.RUnlock()
+	go func() {
+		t := time.NewTimer(wait)
+		select {
+		case err := <-c.done:
+			t.Stop()
+			done(err)
+			return
+		case <-t.C:
+		}
+		// Nothing committed it: an empty Update brings it along. On a
+		// closed store Close commits it.
+		_ = db.Update(context.Background(), func(tocsin.Tx) error { return nil })
+		done(<-c.done)
+	}()
+}
+
+// takeLater appends the UpdateLater work waiting to batch.
+func (db *DB) takeLater(batch []*commit) []*commit {
+	db.laterMu.Lock()
+	defer db.laterMu.Unlock()
+	batch = append(batch, db.later...)
+	db.later = nil
+	return batch
+}
+
 // commitLoop is the single writer. It takes whatever Updates are waiting
 // when it comes round, runs them in one transaction and answers them all
 // after one fsync. An idle store commits a lone Update at once; a busy one
 // amortises the fsync over the queue that built up during the last one.
+// UpdateLater work rides along with whatever comes.
 func (db *DB) commitLoop() {
 	defer close(db.stopped)
 	batch := make([]*commit, 0, maxBatch)
+	defer func() {
+		// Close has stopped new work; commit what was left for later.
+		if later := db.takeLater(batch[:0]); len(later) > 0 {
+			db.commitBatch(later)
+		}
+	}()
 	for c := range db.commits {
 		batch = append(batch[:0], c)
 	fill:
@@ -176,7 +269,7 @@ func (db *DB) commitLoop() {
 				break fill
 			}
 		}
-		db.commitBatch(batch)
+		db.commitBatch(db.takeLater(batch))
 	}
 }
 
@@ -192,7 +285,7 @@ func (db *DB) commitBatch(batch []*commit) {
 			answer(pending, fmt.Errorf("begin transaction: %w", err))
 			return
 		}
-		t := &tx{btx: btx, regions: db.regions}
+		t := &tx{btx: btx, regions: db.regions, written: map[string]string{}}
 		failed := -1
 		for i, c := range pending {
 			if err := run(c.fn, t); err != nil {

@@ -20,6 +20,9 @@ import (
 type tx struct {
 	btx     *bolt.Tx
 	regions tocsin.Regions
+	// written maps each broadcast written in this transaction to the
+	// SHA-256 of its stored record, for the audit entries that follow.
+	written map[string]string
 }
 
 var _ tocsin.Tx = (*tx)(nil)
@@ -110,9 +113,14 @@ func (t *tx) PutBroadcast(b *tocsin.Broadcast) error {
 	} else if !tocsin.IsCode(err, tocsin.CodeNotFound) {
 		return err
 	}
-	if err := t.put(bucketBroadcasts, key, b); err != nil {
-		return err
+	data, err := json.Marshal(b)
+	if err != nil {
+		return fmt.Errorf("encode broadcast %s: %w", b.ID, err)
 	}
+	if err := t.btx.Bucket(bucketBroadcasts).Put(key, data); err != nil {
+		return fmt.Errorf("put broadcast %s: %w", b.ID, err)
+	}
+	t.written[b.ID] = sum(data)
 	return t.index(b, key, func(bk *bolt.Bucket, k []byte) error { return bk.Put(k, nil) })
 }
 

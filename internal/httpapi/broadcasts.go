@@ -39,6 +39,8 @@ type BroadcastView struct {
 	*tocsin.Broadcast
 	Regions        []RegionView `json:"regions"`
 	PostHocOverdue bool         `json:"post_hoc_overdue,omitempty"`
+	// Timeline is the broadcast's audit trail; only the detail carries it.
+	Timeline []tocsin.AuditEntry `json:"timeline,omitempty"`
 }
 
 func (s *Server) view(b *tocsin.Broadcast) BroadcastView {
@@ -137,7 +139,11 @@ func (s *Server) getBroadcast(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(b))
+	v := s.view(b)
+	if v.Timeline, err = s.Service.Timeline(r.Context(), actor(r), b.ID); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

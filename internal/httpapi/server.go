@@ -152,7 +152,9 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		ctx = tocsin.WithSource(ctx, r.RemoteAddr) // for the audit trail
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

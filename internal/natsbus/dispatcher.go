@@ -222,11 +222,11 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	}
 	timeout := time.NewTimer(10 * time.Second)
 	defer timeout.Stop()
-	var done []uint64
+	var done []tocsin.OutboxMessage
 	for i, f := range futures {
 		select {
 		case <-f.Ok():
-			done = append(done, msgs[i].Seq)
+			done = append(done, msgs[i])
 		case err := <-f.Err():
 			if firstErr == nil {
 				firstErr = fmt.Errorf("publish %s: %w", msgs[i].MsgID, err)
@@ -241,8 +241,8 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	}
 	if len(done) > 0 {
 		d.mu.Lock()
-		for _, seq := range done {
-			d.unremoved[seq] = true
+		for _, m := range done {
+			d.unremoved[m.Seq] = true
 		}
 		d.mu.Unlock()
 		d.dequeue(ctx, done)
@@ -270,8 +270,25 @@ type laterUpdater interface {
 // dequeueWait, goes alone. Until it has committed the relay leaves the
 // messages out of what it reads; if it fails they are published again,
 // and JetStream drops them as duplicates.
-func (d *Dispatcher) dequeue(ctx context.Context, seqs []uint64) {
-	fn := func(tx tocsin.Tx) error { return tx.Dequeue(seqs...) }
+func (d *Dispatcher) dequeue(ctx context.Context, published []tocsin.OutboxMessage) {
+	seqs := make([]uint64, len(published))
+	for i, m := range published {
+		seqs[i] = m.Seq
+	}
+	now := d.Service.Clock.Now()
+	fn := func(tx tocsin.Tx) error {
+		if err := tx.Dequeue(seqs...); err != nil {
+			return err
+		}
+		for _, m := range published {
+			err := tx.Audit(tocsin.AuditEntry{At: now, Action: tocsin.AuditDispatchPublished, By: "relay",
+				Target: m.Dispatch.BroadcastID, After: m.Dispatch.Type, Note: m.Provider + " " + m.MsgID})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	d.dequeues.Add(1)
 	finish := func(err error) {
 		defer d.dequeues.Done()

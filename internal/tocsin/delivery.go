@@ -52,8 +52,20 @@ func (s *Service) ApplyReceipt(ctx context.Context, provider string, r Receipt) 
 		}
 		p.Recipients, p.Sent, p.Delivered, p.Failed = r.Recipients, r.Sent, r.Delivered, r.Failed
 		p.Detail, p.UpdatedAt, p.Late = r.Detail, now, false
+		events := len(b.History)
 		b.completeIfDone(now)
-		return tx.PutBroadcast(b)
+		if err := tx.PutBroadcast(b); err != nil {
+			return err
+		}
+		err = tx.Audit(AuditEntry{
+			At: now, Action: AuditReceipt, Org: provider, By: "provider:" + provider, Target: b.ID,
+			After: string(p.Status),
+			Note:  fmt.Sprintf("%s: %d recipients, %d sent, %d delivered, %d failed", r.Status, r.Recipients, r.Sent, r.Delivered, r.Failed),
+		})
+		if err != nil {
+			return err
+		}
+		return auditHistory(ctx, tx, b, events)
 	})
 }
 

@@ -2,6 +2,7 @@ package tocsin
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 )
@@ -64,6 +65,13 @@ func (s *Service) PutOrganisation(ctx context.Context, o Organisation, acct *Acc
 		if err := tx.PutOrganisation(&o); err != nil {
 			return err
 		}
+		note := fmt.Sprintf("%s %s %s %s", o.Role, o.Level, o.Jurisdiction, o.Name)
+		if acct != nil {
+			note += "; web login set"
+		}
+		if err := tx.Audit(AuditEntry{At: s.now(), Action: AuditOrganisation, Source: SourceFrom(ctx), Target: o.ID, Note: note}); err != nil {
+			return err
+		}
 		if acct != nil {
 			return tx.PutAccount(acct)
 		}
@@ -109,6 +117,10 @@ func (s *Service) PutProvider(ctx context.Context, p Provider) error {
 		} else if !IsCode(err, CodeNotFound) {
 			return err
 		}
-		return tx.PutProvider(&p)
+		if err := tx.PutProvider(&p); err != nil {
+			return err
+		}
+		return tx.Audit(AuditEntry{At: s.now(), Action: AuditProvider, Source: SourceFrom(ctx), Target: p.ID,
+			Note: fmt.Sprintf("%s covering %s", p.Name, strings.Join(p.Regions, ","))})
 	})
 }

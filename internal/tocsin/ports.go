@@ -34,6 +34,9 @@ type ReadTx interface {
 	Provider(id string) (*Provider, error)
 	Providers() ([]*Provider, error)
 
+	// Timeline returns the audit entries about target, oldest first.
+	Timeline(target string) ([]AuditEntry, error)
+
 	// Outbox returns up to limit messages waiting to be published, in order.
 	Outbox(limit int) ([]OutboxMessage, error)
 	OutboxLen() (int, error)
@@ -54,6 +57,12 @@ type Tx interface {
 	Enqueue(m OutboxMessage) error
 	// Dequeue removes published messages from the outbox.
 	Dequeue(seqs ...uint64) error
+	// Audit appends an entry to the hash-chained audit trail, filling in
+	// Seq, Prev, Hash and, for a target written in this transaction,
+	// StateHash.
+	Audit(e AuditEntry) error
+	// DeleteBroadcast removes a broadcast and its index entries (purge).
+	DeleteBroadcast(id string) error
 }
 
 // Calendar answers working-day questions on the official PRC calendar.

@@ -41,6 +41,11 @@ const (
 // idempotencyKey, a retry of the same filing returns the first result and
 // replayed is true; the same key with a different filing is refused.
 func (s *Service) File(ctx context.Context, a Actor, f Filing, idempotencyKey string) (b *Broadcast, replayed bool, err error) {
+	defer func() {
+		if code := ErrorCode(err); code != "" && code != CodeInternal && code != CodeUnavailable {
+			s.auditRefusal(ctx, a, err)
+		}
+	}()
 	if err := checkFiler(a); err != nil {
 		return nil, false, err
 	}
@@ -112,6 +117,9 @@ func (s *Service) File(ctx context.Context, a Actor, f Filing, idempotencyKey st
 		if err := tx.PutBroadcast(b); err != nil {
 			return err
 		}
+		if err := auditHistory(ctx, tx, b, 0); err != nil {
+			return err
+		}
 		if idempotencyKey != "" {
 			return tx.PutIdempotency(a.Org, idempotencyKey, IdempotencyRecord{BroadcastID: id, RequestHash: hash, At: now})
 		}
@@ -124,6 +132,18 @@ func (s *Service) File(ctx context.Context, a Actor, f Filing, idempotencyKey st
 		s.published()
 	}
 	return b, replayed, nil
+}
+
+// auditRefusal records a refused filing in the audit trail. The refusal
+// has been decided already; a failure to record it is logged by the store
+// and does not change the answer.
+func (s *Service) auditRefusal(ctx context.Context, a Actor, refusal error) {
+	_ = s.Store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+		return tx.Audit(AuditEntry{
+			At: s.now(), Action: AuditRefused, Org: a.Org, By: a.Subject, Source: SourceFrom(ctx),
+			Target: a.Org, Note: string(ErrorCode(refusal)) + ": " + ErrorMessage(refusal),
+		})
+	})
 }
 
 // replay returns the broadcast an earlier filing with key created.
@@ -264,11 +284,18 @@ func (s *Service) change(ctx context.Context, id string, fn func(tx Tx, b *Broad
 			return err
 		}
 		watched := &enqueueWatch{Tx: tx}
+		events := len(b.History)
 		if err := fn(watched, b, s.now()); err != nil {
 			return err
 		}
 		queued, out = watched.enqueued, b
-		return tx.PutBroadcast(b)
+		if len(b.History) == events {
+			return nil // nothing happened: nothing to write
+		}
+		if err := tx.PutBroadcast(b); err != nil {
+			return err
+		}
+		return auditHistory(ctx, tx, b, events)
 	})
 	if err != nil {
 		return nil, err

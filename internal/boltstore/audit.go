@@ -1,0 +1,210 @@
+package boltstore
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tocsin-dev/tocsin/internal/tocsin"
+)
+
+// The audit trail is an append-only bucket of entries keyed by sequence.
+// Each value is "<hash>\n<body>": body is the entry's JSON (its Prev being
+// the previous entry's hash) and hash is the SHA-256 of body, so changing
+// a byte of any entry, or of any broadcast record (whose hash the latest
+// entry about it carries), breaks a link that VerifyAudit finds.
+
+var auditHeadKey = []byte("audit_head") // meta: hash of the last entry
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func (t *tx) Audit(e tocsin.AuditEntry) error {
+	b := t.btx.Bucket(bucketAudit)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	e.Seq = seq
+	e.Prev = string(t.btx.Bucket(bucketMeta).Get(auditHeadKey))
+	e.Hash = ""
+	if _, isBroadcast := parseID(e.Target); isBroadcast {
+		e.StateHash = t.written[e.Target]
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("audit: encode: %w", err)
+	}
+	hash := sum(body)
+	value := make([]byte, 0, len(hash)+1+len(body))
+	value = append(append(append(value, hash...), '\n'), body...)
+	key := u64(seq)
+	if err := b.Put(key, value); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	if err := t.btx.Bucket(bucketAuditByTarget).Put(compositeKey(e.Target, key), nil); err != nil {
+		return fmt.Errorf("audit index: %w", err)
+	}
+	return t.btx.Bucket(bucketMeta).Put(auditHeadKey, []byte(hash))
+}
+
+// decodeAudit splits a stored entry and checks it against its own hash.
+func decodeAudit(value []byte) (tocsin.AuditEntry, error) {
+	var e tocsin.AuditEntry
+	hash, body, ok := bytes.Cut(value, []byte{'\n'})
+	if !ok {
+		return e, errors.New("entry is not in hash-and-body form")
+	}
+	// Parse first, so a broken entry can still be named by its target.
+	jsonErr := json.Unmarshal(body, &e)
+	if sum(body) != string(hash) {
+		return e, errors.New("hash does not match the entry's content")
+	}
+	if jsonErr != nil {
+		return e, fmt.Errorf("entry is not valid JSON: %w", jsonErr)
+	}
+	e.Hash = string(hash)
+	return e, nil
+}
+
+func (t *tx) Timeline(target string) ([]tocsin.AuditEntry, error) {
+	var out []tocsin.AuditEntry
+	prefix := compositeKey(target, nil)
+	c := t.btx.Bucket(bucketAuditByTarget).Cursor()
+	audit := t.btx.Bucket(bucketAudit)
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		seqKey := k[len(prefix):]
+		e, err := decodeAudit(audit.Get(seqKey))
+		if err != nil {
+			return nil, fmt.Errorf("audit entry %d: %w", binary.BigEndian.Uint64(seqKey), err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// DeleteBroadcast removes a broadcast and its index entries.
+func (t *tx) DeleteBroadcast(id string) error {
+	seq, ok := parseID(id)
+	if !ok {
+		return notFound("broadcast", id)
+	}
+	key := u64(seq)
+	old, err := t.broadcastBySeq(seq, id)
+	if err != nil {
+		return err
+	}
+	if err := t.index(old, key, (*bolt.Bucket).Delete); err != nil {
+		return err
+	}
+	delete(t.written, id)
+	return t.btx.Bucket(bucketBroadcasts).Delete(key)
+}
+
+// BrokenLink is the first place VerifyAudit found the trail or a record
+// not to match.
+type BrokenLink struct {
+	Seq    uint64 // the entry, or 0 for a record with no entry to blame
+	Target string
+	Reason string
+}
+
+func (b *BrokenLink) Error() string {
+	if b.Seq == 0 {
+		return fmt.Sprintf("record %s: %s", b.Target, b.Reason)
+	}
+	return fmt.Sprintf("audit entry %d (%s): %s", b.Seq, b.Target, b.Reason)
+}
+
+// AuditReport summarises a verification that found nothing wrong.
+type AuditReport struct {
+	Entries    int
+	Broadcasts int
+	Head       string
+}
+
+// VerifyAudit walks the audit trail of the store at path (which must not
+// be open elsewhere) and checks every link and every broadcast record
+// against the latest entry about it. It returns a *BrokenLink for the
+// first mismatch.
+func VerifyAudit(path string) (AuditReport, error) {
+	var rep AuditReport
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return rep, fmt.Errorf("open %s: locked by a running tocsin; stop it first", path)
+	}
+	if err != nil {
+		return rep, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	err = db.View(func(btx *bolt.Tx) error {
+		audit := btx.Bucket(bucketAudit)
+		if audit == nil {
+			return &BrokenLink{Reason: "the store has no audit trail"}
+		}
+		type last struct {
+			seq    uint64
+			action string
+			state  string
+		}
+		latest := map[string]last{}
+		prev := ""
+		c := audit.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			seq := binary.BigEndian.Uint64(k)
+			e, err := decodeAudit(v)
+			if err != nil {
+				return &BrokenLink{Seq: seq, Target: e.Target, Reason: err.Error()}
+			}
+			if e.Seq != seq {
+				return &BrokenLink{Seq: seq, Target: e.Target, Reason: fmt.Sprintf("entry says it is %d", e.Seq)}
+			}
+			if e.Prev != prev {
+				return &BrokenLink{Seq: seq, Target: e.Target, Reason: "does not link to the entry before it"}
+			}
+			prev = e.Hash
+			rep.Entries++
+			// Only entries made where the record was written (or removed)
+			// say what it must look like; a dispatch_published does not.
+			if _, ok := parseID(e.Target); ok && (e.StateHash != "" || e.Action == tocsin.AuditPurged) {
+				latest[e.Target] = last{seq: seq, action: e.Action, state: e.StateHash}
+			}
+		}
+		if head := string(btx.Bucket(bucketMeta).Get(auditHeadKey)); head != prev {
+			return &BrokenLink{Reason: "the trail's head does not match its last entry (entries removed?)"}
+		}
+		rep.Head = prev
+		seen := map[string]bool{}
+		bc := btx.Bucket(bucketBroadcasts).Cursor()
+		for k, v := bc.First(); k != nil; k, v = bc.Next() {
+			id := formatID(binary.BigEndian.Uint64(k))
+			seen[id] = true
+			rep.Broadcasts++
+			l, ok := latest[id]
+			switch {
+			case !ok:
+				return &BrokenLink{Target: id, Reason: "no audit entry records this broadcast"}
+			case l.action == tocsin.AuditPurged:
+				return &BrokenLink{Seq: l.seq, Target: id, Reason: "purged, yet the record is still there"}
+			case sum(v) != l.state:
+				return &BrokenLink{Seq: l.seq, Target: id, Reason: "the record differs from the state this entry recorded"}
+			}
+		}
+		for id, l := range latest {
+			if !seen[id] && l.action != tocsin.AuditPurged {
+				return &BrokenLink{Seq: l.seq, Target: id, Reason: "the record is missing"}
+			}
+		}
+		return nil
+	})
+	return rep, err
+}
