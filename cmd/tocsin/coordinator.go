@@ -91,6 +91,7 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c
 		Log:       log,
 		Metrics:   c.metrics,
 		Ready:     c.ready,
+		Purger:    c,
 		Passwords: auth.HashPassword,
 	}
 	c.registerGauges()
@@ -110,7 +111,32 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c
 		OnLate:    func(n int) { c.lateDispatches.Store(int64(n)) },
 	}
 	c.goWork(func() { sched.Run(ctx) })
+	c.goWork(func() { c.purgeDaily(ctx) })
 	return c, nil
+}
+
+// Purge applies the retention policy now.
+func (c *coordinator) Purge(ctx context.Context, dryRun bool) (string, []tocsin.Purged, error) {
+	purged, err := c.service.Purge(ctx, c.cfg.Retention, dryRun)
+	return c.cfg.Retention.String(), purged, err
+}
+
+// purgeDaily purges at start and then once a day.
+func (c *coordinator) purgeDaily(ctx context.Context) {
+	for {
+		purged, err := c.service.Purge(ctx, c.cfg.Retention, false)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.log.Error("purge failed", slog.Any("error", err))
+		case len(purged) > 0:
+			c.log.Info("purged finished broadcasts past retention", slog.Int("count", len(purged)), slog.String("retention", c.cfg.Retention.String()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(24 * time.Hour):
+		}
+	}
 }
 
 // startNATS starts the embedded server (or connects to the external one)

@@ -26,6 +26,8 @@ Usage:
   tocsin token issue [flags]            mint a JWT for a service account
   tocsin provider add|list [flags]      register SMS providers
   tocsin audit verify --data DIR        check the audit trail (server stopped)
+  tocsin records purge [--dry-run]      apply the retention policy now
+  tocsin records export --from --to     sending records as CSV or JSON Lines
 
 Run "tocsin COMMAND -h" for a command's flags.
 `
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runProvider(ctx, rest, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(rest, getenv, stdout, stderr)
+	case "records":
+		return runRecords(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

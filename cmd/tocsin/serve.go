@@ -32,6 +32,7 @@ type serveConfig struct {
 	NATSPassword string
 	NATSReplicas int
 	NATSAccounts string
+	Retention    tocsin.Retention
 	LateAfter    time.Duration
 
 	// Demo only.
@@ -59,6 +60,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&cfg.NATSAccounts, "nats-accounts", envOr(getenv, "TOCSIN_NATS_ACCOUNTS", ""), "with --nats-url: file to keep the cluster's accounts block in (provider logins), for its nodes to include")
 	fs.DurationVar(&cfg.LateAfter, "emergency-deadline", 30*time.Second, "flag an emergency dispatch a provider has not received within this time")
 	fs.IntVar(&cfg.PostHocDays, "post-hoc-days", tocsin.DefaultPostHocWorkingDays, "working days after release an emergency's post-hoc report is due")
+	retention := fs.String("retention", envOr(getenv, "TOCSIN_RETENTION", tocsin.DefaultRetention.String()), "how long finished broadcasts are kept: days (180d) or months (6mo), at least five months")
 	logLevel := fs.String("log-level", envOr(getenv, "TOCSIN_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.BoolVar(&cfg.LogJSON, "log-json", getenv("TOCSIN_LOG_JSON") != "", "log as JSON lines")
 	var now string
@@ -74,6 +76,9 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	}
 	if len(pos) > 0 {
 		return cfg, usageError("%s takes no arguments, got %q", name, pos)
+	}
+	if cfg.Retention, err = tocsin.ParseRetention(*retention); err != nil {
+		return cfg, usageError("--retention: %v", err)
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return cfg, usageError("--log-level: %v", err)

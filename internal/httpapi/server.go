@@ -35,8 +35,10 @@ type Server struct {
 	Days     DayLister
 	// Providers registers providers; nil until dispatch is wired.
 	Providers ProviderRegistry
-	Log       *slog.Logger
-	Metrics   *Metrics
+	// Purger applies the retention policy on demand.
+	Purger  Purger
+	Log     *slog.Logger
+	Metrics *Metrics
 	// Ready reports whether the coordinator can take work, with details
 	// (outbox backlog, NATS state) shown on /readyz.
 	Ready func(ctx context.Context) (map[string]any, error)
@@ -73,6 +75,7 @@ func (s *Server) Routes() chi.Router {
 		r.Mount("/broadcasts", s.broadcastRoutes())
 		r.Mount("/organisations", s.organisationRoutes())
 		r.Mount("/providers", s.providerRoutes())
+		r.Mount("/records", s.recordRoutes())
 	})
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return tocsin.Errorf(tocsin.CodeNotFound, "no API route %s %s", r.Method, r.URL.Path)
