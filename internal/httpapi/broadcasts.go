@@ -21,6 +21,7 @@ func (s *Server) broadcastRoutes() chi.Router {
 		r.Post("/withdraw", s.handle(s.withdraw))
 		r.Post("/cancel", s.handle(s.cancel))
 		r.Post("/resend", s.handle(s.resend))
+		r.Post("/update", s.handle(s.fileUpdate))
 		r.Post("/post-hoc", s.handle(s.filePostHoc))
 		r.Post("/post-hoc/review", s.handle(s.reviewPostHoc))
 	})
@@ -59,6 +60,12 @@ func (s *Server) view(b *tocsin.Broadcast) BroadcastView {
 const MaxIdempotencyKey = 255
 
 func (s *Server) fileBroadcast(w http.ResponseWriter, r *http.Request) error {
+	return s.fileWith(w, r, "")
+}
+
+// fileWith files a broadcast, or with references a correction of that
+// broadcast.
+func (s *Server) fileWith(w http.ResponseWriter, r *http.Request, references string) error {
 	key := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
 	if len(key) > MaxIdempotencyKey {
 		return tocsin.Errorf(tocsin.CodeInvalid, "Idempotency-Key is longer than %d characters", MaxIdempotencyKey)
@@ -67,7 +74,14 @@ func (s *Server) fileBroadcast(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &f, false); err != nil {
 		return err
 	}
-	b, replayed, err := s.Service.File(r.Context(), actor(r), f, key)
+	var b *tocsin.Broadcast
+	var replayed bool
+	var err error
+	if references == "" {
+		b, replayed, err = s.Service.File(r.Context(), actor(r), f, key)
+	} else {
+		b, replayed, err = s.Service.FileUpdate(r.Context(), actor(r), references, f, key)
+	}
 	if err != nil {
 		if s.Metrics != nil {
 			s.Metrics.Refused(tocsin.ErrorCode(err))
@@ -220,4 +234,10 @@ func (s *Server) reviewPostHoc(w http.ResponseWriter, r *http.Request) error {
 	}
 	b, err := s.Service.ReviewPostHoc(r.Context(), actor(r), chi.URLParam(r, "id"), body.Verdict, body.Note)
 	return s.respond(w, b, err)
+}
+
+// fileUpdate files a correction of broadcast {id}: a filing like any other
+// (JSON or CAP), referencing the original.
+func (s *Server) fileUpdate(w http.ResponseWriter, r *http.Request) error {
+	return s.fileWith(w, r, chi.URLParam(r, "id"))
 }

@@ -145,6 +145,8 @@ type Broadcast struct {
 	SenderCode string    `json:"sender_code"`
 	FiledBy    string    `json:"filed_by"`
 	FiledAt    time.Time `json:"filed_at"`
+	// References is the broadcast this one corrects, if it is an update.
+	References string `json:"references,omitempty"`
 	// EarliestSendDate is the first permitted send date (YYYY-MM-DD) at
 	// filing time; empty for emergencies, which do not wait.
 	EarliestSendDate string `json:"earliest_send_date,omitempty"`

@@ -157,8 +157,8 @@ func (s *Service) Resend(ctx context.Context, a Actor, id, provider string) (*Br
 			return Errorf(CodeNotFound, "broadcast %s was not dispatched to provider %s", b.ID, provider).With("field", "provider")
 		}
 		p.Attempts++
-		d := s.dispatchFor(b, p.Regions, DispatchBroadcast)
-		mid := fmt.Sprintf("%s.%d", msgID(b.ID, DispatchBroadcast, provider), p.Attempts+1)
+		d := s.dispatchFor(b, p.Regions, b.dispatchType())
+		mid := fmt.Sprintf("%s.%d", msgID(b.ID, d.Type, provider), p.Attempts+1)
 		if err := tx.Enqueue(OutboxMessage{Provider: provider, MsgID: mid, Dispatch: d}); err != nil {
 			return err
 		}

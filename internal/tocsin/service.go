@@ -40,7 +40,32 @@ const (
 // File files a broadcast for the actor's department. With a non-empty
 // idempotencyKey, a retry of the same filing returns the first result and
 // replayed is true; the same key with a different filing is refused.
-func (s *Service) File(ctx context.Context, a Actor, f Filing, idempotencyKey string) (b *Broadcast, replayed bool, err error) {
+func (s *Service) File(ctx context.Context, a Actor, f Filing, idempotencyKey string) (*Broadcast, bool, error) {
+	return s.file(ctx, a, f, idempotencyKey, "")
+}
+
+// FileUpdate files a correction of an earlier broadcast of the same
+// department. It is reviewed like any filing (and released at once if it
+// is an emergency); providers receive it as type "update" referencing the
+// original, and its CAP form is msgType Update.
+func (s *Service) FileUpdate(ctx context.Context, a Actor, originalID string, f Filing, idempotencyKey string) (*Broadcast, bool, error) {
+	original, err := s.Get(ctx, a, originalID)
+	if err != nil {
+		return nil, false, err
+	}
+	if a.Role != RoleDepartment || a.Org != original.Department {
+		return nil, false, Errorf(CodeForbidden, "only the filing department may correct broadcast %s", originalID)
+	}
+	switch original.Status {
+	case StatusApproved, StatusDispatching, StatusCompleted:
+	default:
+		return nil, false, conflict(original, "corrected (withdraw a pending filing and file again)",
+			StatusApproved, StatusDispatching, StatusCompleted)
+	}
+	return s.file(ctx, a, f, idempotencyKey, originalID)
+}
+
+func (s *Service) file(ctx context.Context, a Actor, f Filing, idempotencyKey, references string) (b *Broadcast, replayed bool, err error) {
 	defer func() {
 		if code := ErrorCode(err); code != "" && code != CodeInternal && code != CodeUnavailable {
 			s.auditRefusal(ctx, a, err)
@@ -99,7 +124,7 @@ func (s *Service) File(ctx context.Context, a Actor, f Filing, idempotencyKey st
 			SendAt: sendAt, SendUntil: f.SendUntil, Emergency: f.Emergency, Exercise: f.Exercise,
 			SMS:        MeasureSMS(f.Content),
 			Department: org.ID, Agency: org.Name, SenderCode: org.SenderCode,
-			FiledBy: a.Subject, FiledAt: now,
+			FiledBy: a.Subject, FiledAt: now, References: references,
 		}
 		if !earliest.IsZero() {
 			b.EarliestSendDate = earliest.Format(DateLayout)
@@ -510,8 +535,9 @@ func (s *Service) release(tx Tx, b *Broadcast, now time.Time) error {
 		if len(regions) == 0 {
 			continue
 		}
-		d := s.dispatchFor(b, regions, DispatchBroadcast)
-		if err := tx.Enqueue(OutboxMessage{Provider: p.ID, MsgID: msgID(b.ID, DispatchBroadcast, p.ID), Dispatch: d}); err != nil {
+		kind := b.dispatchType()
+		d := s.dispatchFor(b, regions, kind)
+		if err := tx.Enqueue(OutboxMessage{Provider: p.ID, MsgID: msgID(b.ID, kind, p.ID), Dispatch: d}); err != nil {
 			return err
 		}
 		b.Providers = append(b.Providers, ProviderProgress{
@@ -546,6 +572,14 @@ func msgID(broadcastID, kind, provider string) string {
 	return broadcastID + "." + kind + "." + provider
 }
 
+// dispatchType is how b travels when released: a correction as an update.
+func (b *Broadcast) dispatchType() string {
+	if b.References != "" {
+		return DispatchUpdate
+	}
+	return DispatchBroadcast
+}
+
 // dispatchFor builds the message one provider receives about b.
 func (s *Service) dispatchFor(b *Broadcast, regions []string, kind string) Dispatch {
 	d := Dispatch{
@@ -557,8 +591,11 @@ func (s *Service) dispatchFor(b *Broadcast, regions []string, kind string) Dispa
 	if e := b.Emergency; e != nil {
 		d.Emergency = &DispatchEmergency{Type: string(e.Type), Event: e.Event, Level: string(e.Level)}
 	}
-	if kind != DispatchBroadcast {
+	switch kind {
+	case DispatchStop:
 		d.References = b.ID
+	case DispatchUpdate:
+		d.References = b.References
 	}
 	return d
 }

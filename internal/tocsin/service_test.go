@@ -1412,3 +1412,37 @@ func TestFinalReceiptIsNotOverwritten(t *testing.T) {
 		}
 	}
 }
+
+func TestFileUpdateReferencesTheOriginal(t *testing.T) {
+	e := mustService(t, filedAt)
+	ctx := context.Background()
+	original := e.mustFile(t, "gd-met", emergency("Typhoon", "440100"))
+	before := len(e.outbox(t))
+
+	correction := emergency("Typhoon, corrected", "440100")
+	b, _, err := e.svc.FileUpdate(ctx, actor(t, "gd-met"), original.ID, correction, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.References != original.ID || b.Status != tocsin.StatusDispatching {
+		t.Fatalf("update = %s references %q, want dispatching referencing %s", b.Status, b.References, original.ID)
+	}
+	msgs := e.outbox(t)[before:]
+	if len(msgs) != 2 {
+		t.Fatalf("update enqueued %d dispatches, want 2", len(msgs))
+	}
+	for _, m := range msgs {
+		if m.Dispatch.Type != tocsin.DispatchUpdate || m.Dispatch.References != original.ID || m.Dispatch.BroadcastID != b.ID {
+			t.Errorf("dispatch = %+v, want an update of %s", m.Dispatch, original.ID)
+		}
+		if m.Seq <= e.outbox(t)[0].Seq {
+			t.Errorf("update queued before its original")
+		}
+	}
+
+	_, _, err = e.svc.FileUpdate(ctx, actor(t, "gx-health"), original.ID, correction, "")
+	wantCode(t, err, tocsin.CodeForbidden)
+	pending := e.mustFile(t, "gd-met", ordinary("pending", "440100"))
+	_, _, err = e.svc.FileUpdate(ctx, actor(t, "gd-met"), pending.ID, ordinary("fix", "440100"), "")
+	wantCode(t, err, tocsin.CodeConflict)
+}
