@@ -1446,3 +1446,50 @@ func TestFileUpdateReferencesTheOriginal(t *testing.T) {
 	_, _, err = e.svc.FileUpdate(ctx, actor(t, "gd-met"), pending.ID, ordinary("fix", "440100"), "")
 	wantCode(t, err, tocsin.CodeConflict)
 }
+
+func TestTimelineFromTheAuditTrail(t *testing.T) {
+	e := mustService(t, filedAt)
+	ctx := context.Background()
+	b := e.mustFile(t, "gd-met", emergency("Typhoon", "440100"))
+	for _, p := range []string{"cmcc", "cucc"} {
+		err := e.svc.ApplyReceipt(ctx, p, tocsin.Receipt{BroadcastID: b.ID, Status: string(tocsin.DeliveryDelivered), Recipients: 1, Sent: 1, Delivered: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err := e.svc.File(ctx, actor(t, "gz-em"), emergency("refused", "440100"), "")
+	wantCode(t, err, tocsin.CodeForbidden)
+
+	entries, err := e.svc.Timeline(ctx, actor(t, "gd-cab"), b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for i, en := range entries {
+		actions = append(actions, en.Action)
+		if en.Hash == "" || (i > 0 && en.Prev == "") {
+			t.Errorf("entry %d is not chained: %+v", i, en)
+		}
+		if en.StateHash == "" {
+			t.Errorf("entry %s carries no state hash", en.Action)
+		}
+	}
+	want := []string{"filed", "released", tocsin.AuditReceipt, tocsin.AuditReceipt, "completed"}
+	if !slices.Equal(actions, want) {
+		t.Fatalf("timeline = %v, want %v", actions, want)
+	}
+	if _, err := e.svc.Timeline(ctx, actor(t, "gx-health"), b.ID); err == nil {
+		t.Error("another department read the timeline")
+	}
+	var refused []tocsin.AuditEntry
+	if err := e.store.View(ctx, func(tx tocsin.ReadTx) error {
+		var err error
+		refused, err = tx.Timeline("gz-em")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if last := refused[len(refused)-1]; last.Action != tocsin.AuditRefused || !strings.Contains(last.Note, "Article 17") {
+		t.Fatalf("refusal not in the trail: %+v", refused)
+	}
+}
