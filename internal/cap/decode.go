@@ -132,16 +132,24 @@ func screen(data []byte) error {
 	return nil
 }
 
+// ErrNotCAP is the cause of Parse's refusal of a well-formed document
+// whose root is not a CAP 1.2 alert, so that a caller reading XML of any
+// kind can tell "not CAP" from "broken CAP".
+var ErrNotCAP = errors.New("not a CAP 1.2 alert")
+
 func checkRoot(n xml.Name) error {
+	var msg string
 	switch {
 	case n.Space == Namespace && n.Local == "alert":
 		return nil
 	case n.Local == "alert" && strings.HasPrefix(n.Space, "urn:oasis:names:tc:emergency:cap:"):
-		return tocsin.Errorf(tocsin.CodeInvalid, "the alert is in namespace %s; Tocsin reads CAP 1.2 (%s) only", n.Space, Namespace)
+		msg = fmt.Sprintf("the alert is in namespace %s; Tocsin reads CAP 1.2 (%s) only", n.Space, Namespace)
 	case n.Space == "":
-		return tocsin.Errorf(tocsin.CodeInvalid, "the root element <%s> has no namespace; a CAP 1.2 <alert xmlns=%q> is required", n.Local, Namespace)
+		msg = fmt.Sprintf("the root element <%s> has no namespace; a CAP 1.2 <alert xmlns=%q> is required", n.Local, Namespace)
+	default:
+		msg = fmt.Sprintf("the root element is {%s}%s, not a CAP 1.2 alert (%s)", n.Space, n.Local, Namespace)
 	}
-	return tocsin.Errorf(tocsin.CodeInvalid, "the root element is {%s}%s, not a CAP 1.2 alert (%s)", n.Space, n.Local, Namespace)
+	return &tocsin.Error{Code: tocsin.CodeInvalid, Message: msg, Err: ErrNotCAP}
 }
 
 // firstWord names a directive by its keyword (DOCTYPE, ENTITY, ...).
@@ -191,7 +199,15 @@ func (a *Alert) Key() string {
 //     instruction; an exercise's note only says that it is one). Tocsin's own parameters tocsin:emergency_type and
 //     tocsin:warning_level, when both present, decide instead, so a Tocsin
 //     alert reads back exactly.
-func (a *Alert) Filing() (tocsin.Filing, error) {
+func (a *Alert) Filing() (tocsin.Filing, error) { return a.filing(false) }
+
+// Correction is Filing for a correction of an earlier broadcast (POST
+// /broadcasts/{id}/update): msgType Update is what it expects, and Alert is
+// accepted too. The references element is not read: the URL names the
+// broadcast corrected.
+func (a *Alert) Correction() (tocsin.Filing, error) { return a.filing(true) }
+
+func (a *Alert) filing(correction bool) (tocsin.Filing, error) {
 	var f tocsin.Filing
 	switch a.Status {
 	case statusActual:
@@ -205,7 +221,9 @@ func (a *Alert) Filing() (tocsin.Filing, error) {
 	switch a.MsgType {
 	case msgAlert:
 	case msgUpdate:
-		return f, refuse("msgType", "a CAP Update is not filed as a new broadcast; file the correction with POST /api/v1/broadcasts/{id}/update")
+		if !correction {
+			return f, refuse("msgType", "a CAP Update is a correction, not a new broadcast; send it to POST /api/v1/broadcasts/{id}/update, {id} being the broadcast it corrects")
+		}
 	case msgCancel:
 		return f, refuse("msgType", "a CAP Cancel is not a filing; withdraw the broadcast before release (POST /api/v1/broadcasts/{id}/withdraw) or ask the regulator to cancel it")
 	case "Ack", "Error":

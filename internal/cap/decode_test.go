@@ -403,6 +403,40 @@ func TestDecodeHostile(t *testing.T) {
 }
 
 // A document just under the limit is read, and then judged on its merits.
+func TestCorrection(t *testing.T) {
+	update := edit(t, "<msgType>Alert", "<msgType>Update")
+	a, err := cap.Parse(strings.NewReader(update))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Filing(); tocsin.ErrorCode(err) != tocsin.CodeValidation {
+		t.Errorf("Filing of an Update: %v, want a refusal", err)
+	}
+	if f, err := a.Correction(); err != nil || f.Title != "台风橙色预警" {
+		t.Errorf("Correction of an Update = %q, %v", f.Title, err)
+	}
+	a, err = cap.Parse(strings.NewReader(edit(t, "<msgType>Alert", "<msgType>Cancel")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Correction(); tocsin.ErrorCode(err) != tocsin.CodeValidation {
+		t.Errorf("Correction of a Cancel: %v, want a refusal", err)
+	}
+}
+
+func TestNotCAP(t *testing.T) {
+	for _, doc := range []string{`<filing/>`, `<feed xmlns="http://www.w3.org/2005/Atom"/>`, strings.Replace(foreign, "cap:1.2", "cap:1.1", 1)} {
+		if _, err := cap.Parse(strings.NewReader(doc)); !errors.Is(err, cap.ErrNotCAP) {
+			t.Errorf("Parse(%.40q) = %v, want ErrNotCAP", doc, err)
+		}
+	}
+	for _, doc := range []string{`<alert`, `<!DOCTYPE x><filing/>`, foreign} {
+		if _, err := cap.Parse(strings.NewReader(doc)); errors.Is(err, cap.ErrNotCAP) {
+			t.Errorf("Parse(%.40q) = %v, want no ErrNotCAP", doc, err)
+		}
+	}
+}
+
 func TestDecodeUnderLimit(t *testing.T) {
 	pad := strings.Repeat("x", cap.MaxDocumentBytes-len(foreign)-len("<!---->"))
 	doc := strings.Replace(foreign, "<note>", "<!--"+pad+"--><note>", 1)

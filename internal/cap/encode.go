@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"reflect"
 	"strings"
 
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
@@ -72,7 +71,7 @@ func Encode(b *tocsin.Broadcast, names func(code string) string, baseURL string,
 		a.Status = statusExercise
 		notes = append(notes, exerciseNote)
 	}
-	switch ref := referencesOf(b); {
+	switch ref := b.References; {
 	case b.Closure != nil:
 		// The Cancel names this broadcast's own alert, whether that was
 		// an Alert or an Update.
@@ -135,19 +134,6 @@ func token(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// referencesOf returns the id of the broadcast b corrects. Corrections
-// (POST /broadcasts/{id}/update) record it in a string field References on
-// the domain's Broadcast; reading it by name lets this package work the
-// same before and after that field exists, without importing what it does
-// not need.
-func referencesOf(b *tocsin.Broadcast) string {
-	f := reflect.ValueOf(b).Elem().FieldByName("References")
-	if f.IsValid() && f.Kind() == reflect.String {
-		return f.String()
-	}
-	return ""
 }
 
 func infoOf(b *tocsin.Broadcast, names func(string) string, baseURL string) info {
