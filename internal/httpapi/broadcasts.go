@@ -70,13 +70,12 @@ func (s *Server) fileWith(w http.ResponseWriter, r *http.Request, references str
 	if len(key) > MaxIdempotencyKey {
 		return tocsin.Errorf(tocsin.CodeInvalid, "Idempotency-Key is longer than %d characters", MaxIdempotencyKey)
 	}
-	var f tocsin.Filing
-	if err := decodeJSON(r, &f, false); err != nil {
+	f, err := s.readFiling(r, &key, references != "") // JSON, or a CAP alert (cap.go)
+	if err != nil {
 		return err
 	}
 	var b *tocsin.Broadcast
 	var replayed bool
-	var err error
 	if references == "" {
 		b, replayed, err = s.Service.File(r.Context(), actor(r), f, key)
 	} else {

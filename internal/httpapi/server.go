@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tocsin-dev/tocsin/internal/cap"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
@@ -70,6 +71,7 @@ func (s *Server) Routes() chi.Router {
 	r.Get("/openapi.json", serveOpenAPI)
 	r.Get("/calendar/earliest", s.handle(s.earliest))
 	r.Get("/calendar/days", s.handle(s.calendarDays))
+	r.Get("/broadcasts/{id}/cap", s.handle(s.broadcastCAP)) // public alerts need no token
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
 		r.Mount("/broadcasts", s.broadcastRoutes())
@@ -99,6 +101,7 @@ func (s *Server) Handler() chi.Router {
 	if s.Metrics != nil {
 		r.Get("/metrics", s.Metrics.ServeHTTP)
 	}
+	r.Get(cap.FeedPath, s.handle(s.alertFeed))
 	r.Mount("/api/v1", s.Routes())
 	return r
 }
