@@ -183,15 +183,15 @@ func infoOf(b *tocsin.Broadcast, names func(string) string, baseURL string) info
 	return in
 }
 
-// Terms are CAP's urgency, severity and certainty.
-type Terms struct {
+// terms are CAP's urgency, severity and certainty.
+type terms struct {
 	Urgency, Severity, Certainty string
 }
 
 // levelTerms maps China's colour-coded warning levels onto CAP's scales:
 // red is happening or imminent, orange and yellow are expected with severe
 // and moderate harm, blue is the watch-level early warning.
-var levelTerms = map[tocsin.WarningLevel]Terms{
+var levelTerms = map[tocsin.WarningLevel]terms{
 	tocsin.Red:    {"Immediate", "Extreme", "Observed"},
 	tocsin.Orange: {"Expected", "Severe", "Likely"},
 	tocsin.Yellow: {"Expected", "Moderate", "Likely"},
@@ -200,11 +200,11 @@ var levelTerms = map[tocsin.WarningLevel]Terms{
 
 // ordinaryTerms describe a non-emergency broadcast: a public-welfare
 // notice, not a hazard, so CAP's "Unknown" rather than a made-up grade.
-var ordinaryTerms = Terms{"Unknown", "Unknown", "Unknown"}
+var ordinaryTerms = terms{"Unknown", "Unknown", "Unknown"}
 
 // termsOf returns the CAP terms of an emergency (nil for an ordinary
 // broadcast).
-func termsOf(e *tocsin.Emergency) Terms {
+func termsOf(e *tocsin.Emergency) terms {
 	if e == nil {
 		return ordinaryTerms
 	}
