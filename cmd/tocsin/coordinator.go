@@ -24,6 +24,7 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/region"
 	"github.com/tocsin-dev/tocsin/internal/schedule"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
+	"github.com/tocsin-dev/tocsin/internal/webui"
 )
 
 // coordinator is one running Tocsin: the pieces serve wires together, and
@@ -42,6 +43,7 @@ type coordinator struct {
 	registry   *natsbus.Registry
 	metrics    *httpapi.Metrics
 	api        *httpapi.Server
+	web        *webui.Server
 	listener   net.Listener
 	httpAddr   string
 	natsURL    string
@@ -93,6 +95,13 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c
 		Ready:     c.ready,
 		Purger:    c,
 		Passwords: auth.HashPassword,
+	}
+	c.web, err = webui.New(webui.Config{
+		Service: c.service, Regions: c.regions, Keys: c.keys, Verifier: c.api.Verifier,
+		LastSeen: c.dispatcher.LastSeen, Log: log, Demo: cfg.Demo,
+	})
+	if err != nil {
+		return nil, err
 	}
 	c.registerGauges()
 	if c.listener, err = net.Listen("tcp", cfg.HTTP); err != nil {
@@ -255,7 +264,7 @@ func (c *coordinator) ready(ctx context.Context) (map[string]any, error) {
 // serve answers HTTP until ctx ends, then drains in-flight requests.
 func (c *coordinator) serve(ctx context.Context) error {
 	srv := &http.Server{
-		Handler:           c.api.Handler(),
+		Handler:           c.handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -278,6 +287,13 @@ func (c *coordinator) serve(ctx context.Context) error {
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	return nil
+}
+
+// handler is the API with the web UI mounted at the root.
+func (c *coordinator) handler() http.Handler {
+	h := c.api.Handler()
+	h.Mount("/", c.web.Routes())
+	return h
 }
 
 // close stops everything in reverse order of start. The start context

@@ -71,6 +71,7 @@ func (s *Server) Routes() chi.Router {
 	r.Get("/openapi.json", serveOpenAPI)
 	r.Get("/calendar/earliest", s.handle(s.earliest))
 	r.Get("/calendar/days", s.handle(s.calendarDays))
+	r.Get("/regions", s.handle(s.listRegions))
 	r.Get("/broadcasts/{id}/cap", s.handle(s.broadcastCAP)) // public alerts need no token
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)

@@ -1,0 +1,112 @@
+package webui
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/tocsin-dev/tocsin/internal/httpapi"
+	"github.com/tocsin-dev/tocsin/internal/tocsin"
+)
+
+// statusOf maps a domain error code to the status of the error page. It
+// is the web UI's only copy of the mapping, and agrees with the API's.
+func statusOf(code tocsin.Code) int {
+	switch code {
+	case tocsin.CodeInvalid:
+		return http.StatusBadRequest
+	case tocsin.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case tocsin.CodeForbidden:
+		return http.StatusForbidden
+	case tocsin.CodeNotFound:
+		return http.StatusNotFound
+	case tocsin.CodeConflict:
+		return http.StatusConflict
+	case tocsin.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case tocsin.CodeUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
+	case tocsin.CodeValidation, tocsin.CodeTooLate, tocsin.CodeUnknownRegion,
+		tocsin.CodeReasonRequired, tocsin.CodeCalendarMissing, tocsin.CodeIdempotencyReuse:
+		return http.StatusUnprocessableEntity
+	case tocsin.CodeRateLimited:
+		return http.StatusTooManyRequests
+	case tocsin.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// describe returns a person's reading of err in the language: a message
+// from the catalog chosen by code, field or reason, and, when that
+// message is only the generic one for the code, the domain's own (English)
+// words as detail.
+func describe(l localizer, err error) (msg, detail string) {
+	code := tocsin.ErrorCode(err)
+	details := tocsin.ErrorDetails(err)
+	str := func(k string) string {
+		if v, ok := details[k]; ok {
+			return fmt.Sprint(v)
+		}
+		return ""
+	}
+	switch {
+	case code == tocsin.CodeTooLate:
+		return l.S("error.too_late.date", str("earliest_send_date")), ""
+	case code == tocsin.CodeCalendarMissing && str("year") != "":
+		return l.S("error.calendar_missing.year", str("year")), ""
+	case code == tocsin.CodeValidation && str("field") == "content" && str("segments") != "":
+		return l.S("error.validation_failed.segments", str("segments"), tocsin.MaxSegments), ""
+	case code == tocsin.CodeUnknownRegion && str("region") != "":
+		return l.S("error.unknown_region.code", str("region")), ""
+	}
+	for _, k := range []string{"reason", "field"} {
+		if v := str(k); v != "" && l.Has("error."+string(code)+"."+v) {
+			return l.S("error." + string(code) + "." + v), ""
+		}
+	}
+	msg = l.S("error." + string(code))
+	if code != tocsin.CodeInternal && code != tocsin.CodeUnavailable {
+		detail = tocsin.ErrorMessage(err)
+	}
+	return msg, detail
+}
+
+type errorPage struct {
+	page
+	Status    int
+	RequestID string
+	Login     bool // offer the login page
+}
+
+// renderError is the one place an error becomes a page: the status from
+// the code, the message from the catalog, internal details only in the
+// log.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
+	code := tocsin.ErrorCode(err)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		code = tocsin.CodeTooLarge
+		err = tocsin.Errorf(code, "the form is larger than %d bytes", mbe.Limit)
+	}
+	status := statusOf(code)
+	if status >= 500 {
+		s.Log.ErrorContext(r.Context(), "web request failed", slog.String("path", r.URL.Path),
+			slog.String("request_id", httpapi.RequestID(r.Context())), slog.Any("error", err))
+	}
+	p := errorPage{page: s.pageFor(r, ""), Status: status, RequestID: httpapi.RequestID(r.Context())}
+	p.Error, p.Detail = describe(p.L, err)
+	p.Login = status == http.StatusUnauthorized
+	if code == tocsin.CodeRateLimited {
+		if v, ok := tocsin.ErrorDetails(err)["retry_after"].(int); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(v))
+		}
+	}
+	if rerr := s.render(w, r, status, "error", &p); rerr != nil {
+		s.Log.ErrorContext(r.Context(), "error page failed", slog.Any("error", rerr))
+		http.Error(w, http.StatusText(status), status)
+	}
+}
