@@ -286,7 +286,11 @@ func (f filingForm) filing() (tocsin.Filing, error) {
 		}
 	}
 	var err error
-	if out.SendAt, err = localTime("send_at", f.SendDate, f.SendTime); err != nil {
+	sendTime := f.SendTime
+	if f.Emergency && strings.TrimSpace(f.SendDate) == "" {
+		sendTime = "" // the form's default time alone does not delay an emergency
+	}
+	if out.SendAt, err = localTime("send_at", f.SendDate, sendTime); err != nil {
 		return out, err
 	}
 	if out.SendUntil, err = localTime("send_until", f.UntilDate, f.UntilTime); err != nil {

@@ -582,6 +582,7 @@ func TestFilingWithoutJavaScript(t *testing.T) {
 	emergency := url.Values{
 		"key": {"e-1"}, "title": {"暴雨橙色预警"}, "content": {"【广东省气象局】今夜有暴雨，请注意防范。"},
 		"province": {"440000"}, "scope": {"440100", "440300"}, "emergency": {"1"},
+		"send_time":      {"09:00"}, // the form's default, with no date: send now
 		"emergency_type": {"natural_disaster"}, "event": {"rainstorm"}, "level": {"orange"},
 	}
 	p = met.post("/broadcasts", emergency)
