@@ -732,3 +732,62 @@ func TestProgressStreamsUntilCompleted(t *testing.T) {
 	}
 	t.Fatal("the stream ended without a done event")
 }
+
+func TestPostHocReportAndReviewWithoutJavaScript(t *testing.T) {
+	ui := newTestUI(t, false)
+	b, _, err := ui.Service.File(context.Background(), actorOf(t, "gd-met"), tocsin.Filing{
+		Title: "暴雨红色预警", Content: "今夜有特大暴雨。", Scope: []string{"440100"},
+		Emergency: &tocsin.Emergency{Type: tocsin.NaturalDisaster, Event: "rainstorm", Level: tocsin.Red},
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cab := ui.loggedIn(t, "gd-cab")
+	if p := cab.get("/post-hoc"); !strings.Contains(p.Body, `id="posthoc-due"`) || !strings.Contains(p.Body, b.ID) {
+		t.Fatalf("the post-hoc queue does not list the report owed:\n%s", p.Body)
+	}
+	met := ui.loggedIn(t, "gd-met")
+	if p := met.post("/broadcasts/"+b.ID+"/post-hoc", url.Values{"report": {""}}); p.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("an empty report = %d, want 422", p.Status)
+	}
+	const report = "气象台于 22:00 发布暴雨红色预警，需立即提醒公众。"
+	if p := met.post("/broadcasts/"+b.ID+"/post-hoc", url.Values{"report": {report}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("filing the report = %d\n%s", p.Status, p.Body)
+	}
+	if p := cab.get("/post-hoc"); !strings.Contains(p.Body, `id="posthoc-filed"`) || !strings.Contains(p.Body, b.ID) {
+		t.Fatal("the filed report is not in the regulator's queue")
+	}
+	if p := cab.get("/broadcasts/" + b.ID); !strings.Contains(p.Body, report) || !strings.Contains(p.Body, `action="/broadcasts/`+b.ID+`/post-hoc/review"`) {
+		t.Fatal("the regulator's page lacks the report or the review form")
+	}
+	if p := cab.post("/broadcasts/"+b.ID+"/post-hoc/review", url.Values{"verdict": {"not_emergency"}}); p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, "须填写意见") {
+		t.Fatalf("flagging without a note = %d, want 422 asking for one", p.Status)
+	}
+	if p := cab.post("/broadcasts/"+b.ID+"/post-hoc/review", url.Values{"verdict": {"not_emergency"}, "note": {"降雨未达预警标准。"}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("review = %d", p.Status)
+	}
+	if p := met.get("/broadcasts/" + b.ID); !strings.Contains(p.Body, "认定不属于紧急信息") || !strings.Contains(p.Body, "降雨未达预警标准。") {
+		t.Error("the department does not see the verdict and note")
+	}
+}
+
+func TestNotFoundAndStatic(t *testing.T) {
+	ui := newTestUI(t, false)
+	b := ui.loggedIn(t, "gd-met")
+	if p := b.get("/broadcasts/BC999999"); p.Status != http.StatusNotFound || !strings.Contains(p.Body, "找不到") {
+		t.Errorf("an unknown broadcast = %d", p.Status)
+	}
+	if p := b.get("/no/such/page"); p.Status != http.StatusNotFound {
+		t.Errorf("an unknown page = %d", p.Status)
+	}
+	login := ui.browser(t).get("/login")
+	css := regexp.MustCompile(`href="(/static/app\.css\?v=[0-9a-f]+)"`).FindStringSubmatch(login.Body)
+	if css == nil {
+		t.Fatal("the layout does not link a versioned stylesheet")
+	}
+	p := b.get(css[1])
+	if p.Status != http.StatusOK || !strings.HasPrefix(p.Header.Get("Content-Type"), "text/css") ||
+		!strings.Contains(p.Header.Get("Cache-Control"), "immutable") || p.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("GET %s = %d %v", css[1], p.Status, p.Header)
+	}
+}
