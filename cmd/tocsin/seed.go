@@ -199,6 +199,7 @@ func printDemo(w io.Writer, c *coordinator, tokensPath, credsPath string, dir se
 		sims = "no simulators (--no-simulators): connect providers yourself"
 	}
 	fmt.Fprintf(w, "Tocsin demo\n\n")
+	fmt.Fprintf(w, "  Web      %s/login\n", base)
 	fmt.Fprintf(w, "  API      %s/api/v1\n", base)
 	fmt.Fprintf(w, "  NATS     %s (%s)\n", c.natsURL, sims)
 	fmt.Fprintf(w, "  Tokens   %s (one JWT per organisation, valid %s)\n", tokensPath, demoTokenTTL)
