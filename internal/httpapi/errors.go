@@ -8,9 +8,9 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
-// statusOf maps a domain error code to its HTTP status. It is the only
-// place that knows the mapping.
-func statusOf(code tocsin.Code) int {
+// StatusOf maps a domain error code to its HTTP status. It is the only
+// place that knows the mapping; the web UI's error pages use it too.
+func StatusOf(code tocsin.Code) int {
 	switch code {
 	case tocsin.CodeInvalid:
 		return http.StatusBadRequest
@@ -41,7 +41,7 @@ func statusOf(code tocsin.Code) int {
 // Internal errors are logged with the request id and shown only as such.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := tocsin.ErrorCode(err)
-	status := statusOf(code)
+	status := StatusOf(code)
 	if status >= 500 && !errors.Is(err, errClientGone) {
 		s.Log.ErrorContext(r.Context(), "request failed",
 			slog.String("request_id", RequestID(r.Context())), slog.Any("error", err))

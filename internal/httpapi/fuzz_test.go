@@ -51,7 +51,7 @@ func FuzzFiling(f *testing.F) {
 			if strings.TrimSpace(te.Message) == "" {
 				t.Fatal("refusal without a message")
 			}
-			if status := statusOf(te.Code); status < 400 || status >= 500 {
+			if status := StatusOf(te.Code); status < 400 || status >= 500 {
 				t.Fatalf("a bad body maps to HTTP %d", status)
 			}
 			return

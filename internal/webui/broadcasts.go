@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/tocsin-dev/tocsin/internal/httpapi"
 	"net/http"
 	"net/url"
 	"slices"
@@ -349,7 +350,7 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) error {
 	case code == tocsin.CodeIdempotencyReuse:
 		f.Key = newKey() // the form changed after a refusal: a new filing
 	}
-	return s.renderNew(w, r, statusOf(tocsin.ErrorCode(err)), f, err)
+	return s.renderNew(w, r, httpapi.StatusOf(tocsin.ErrorCode(err)), f, err)
 }
 
 // detailPage is one broadcast with everything that happened to it and the
@@ -539,7 +540,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, form actionForm,
 	}
 	p.Form = form
 	p.Error, p.Detail = describe(p.L, err)
-	return s.render(w, r, statusOf(tocsin.ErrorCode(err)), "detail", p)
+	return s.render(w, r, httpapi.StatusOf(tocsin.ErrorCode(err)), "detail", p)
 }
 
 func (s *Server) approve(w http.ResponseWriter, r *http.Request) error {

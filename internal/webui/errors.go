@@ -11,35 +11,6 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
-// statusOf maps a domain error code to the status of the error page. It
-// is the web UI's only copy of the mapping, and agrees with the API's.
-func statusOf(code tocsin.Code) int {
-	switch code {
-	case tocsin.CodeInvalid:
-		return http.StatusBadRequest
-	case tocsin.CodeUnauthorized:
-		return http.StatusUnauthorized
-	case tocsin.CodeForbidden:
-		return http.StatusForbidden
-	case tocsin.CodeNotFound:
-		return http.StatusNotFound
-	case tocsin.CodeConflict:
-		return http.StatusConflict
-	case tocsin.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case tocsin.CodeUnsupportedMedia:
-		return http.StatusUnsupportedMediaType
-	case tocsin.CodeValidation, tocsin.CodeTooLate, tocsin.CodeUnknownRegion,
-		tocsin.CodeReasonRequired, tocsin.CodeCalendarMissing, tocsin.CodeIdempotencyReuse:
-		return http.StatusUnprocessableEntity
-	case tocsin.CodeRateLimited:
-		return http.StatusTooManyRequests
-	case tocsin.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // describe returns a person's reading of err in the language: a message
 // from the catalog chosen by code, field or reason, and, when that
 // message is only the generic one for the code, the domain's own (English)
@@ -92,7 +63,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		code = tocsin.CodeTooLarge
 		err = tocsin.Errorf(code, "the form is larger than %d bytes", mbe.Limit)
 	}
-	status := statusOf(code)
+	status := httpapi.StatusOf(code)
 	if status >= 500 {
 		s.Log.ErrorContext(r.Context(), "web request failed", slog.String("path", r.URL.Path),
 			slog.String("request_id", httpapi.RequestID(r.Context())), slog.Any("error", err))
