@@ -56,7 +56,7 @@ func (s *Service) ApplyReceipts(ctx context.Context, receipts []ProviderReceipt)
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		now := s.now()
 		changed := map[string]*Broadcast{} // read once, written once
-		events := map[string]int{}          // history length as read
+		events := map[string]int{}         // history length as read
 		var order []string
 		var audits []AuditEntry // after the writes, so each carries its record's hash
 		for i, pr := range receipts {

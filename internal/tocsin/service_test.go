@@ -710,8 +710,8 @@ func TestApplyReceiptsInOneBatch(t *testing.T) {
 		r("ctcc", b.ID, tocsin.DeliveryReceived, 0), // not dispatched to ctcc
 		r("cmcc", b.ID, tocsin.DeliveryDelivered, 5),
 		r("cmcc", "BC999999", tocsin.DeliveryReceived, 0), // no such broadcast
-		r("cmcc", b.ID, tocsin.DeliverySending, 0),         // stale, ignored
-		r("cucc", b.ID, "queued", 0),                       // not a receipt status
+		r("cmcc", b.ID, tocsin.DeliverySending, 0),        // stale, ignored
+		r("cucc", b.ID, "queued", 0),                      // not a receipt status
 		r("cucc", b.ID, tocsin.DeliveryFailed, 0),
 		r("cucc", other.ID, tocsin.DeliveryReceived, 0),
 	}
