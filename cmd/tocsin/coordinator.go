@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/internal/region"
 	"github.com/tocsin-dev/tocsin/internal/schedule"
+	"github.com/tocsin-dev/tocsin/internal/supervise"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 	"github.com/tocsin-dev/tocsin/internal/webui"
 )
@@ -48,26 +48,43 @@ type coordinator struct {
 	httpAddr   string
 	natsURL    string
 
-	workers        sync.WaitGroup // background loops, ended by the start context
-	lateDispatches atomic.Int64   // emergency dispatches not received in time, as last counted
+	loopCtx        context.Context // the background loops' context, ended by close
+	stopLoops      context.CancelFunc
+	loops          *supervise.Supervisor // every background loop
+	lateDispatches atomic.Int64          // emergency dispatches not received in time, as last counted
 }
 
-func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c *coordinator, err error) {
+// startCoordinator starts everything serve runs, its background loops
+// under one supervisor that lives until close. On failure it returns the
+// real error, having stopped whatever it had started.
+func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (*coordinator, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	c = &coordinator{cfg: cfg, log: log, clock: tocsin.SystemClock{}, regions: region.Default(), metrics: httpapi.NewMetrics()}
-	defer func() {
-		if err != nil {
-			c.close()
-		}
-	}()
-	if c.keys, err = loadKeys(cfg.Data, cfg.JWTKey); err != nil {
+	c := &coordinator{cfg: cfg, log: log, clock: tocsin.SystemClock{}, regions: region.Default(), metrics: httpapi.NewMetrics()}
+	c.loopCtx, c.stopLoops = context.WithCancel(context.WithoutCancel(ctx))
+	c.loops = &supervise.Supervisor{
+		Log: log,
+		OnRestart: func(loop string) {
+			c.metrics.Add("tocsin_loop_restarts_total", "Background loops restarted after a failure.", 1, "loop", loop)
+		},
+	}
+	if err := c.start(ctx); err != nil {
+		c.close()
 		return nil, err
+	}
+	return c, nil
+}
+
+func (c *coordinator) start(ctx context.Context) error {
+	cfg, log := c.cfg, c.log
+	var err error
+	if c.keys, err = loadKeys(cfg.Data, cfg.JWTKey); err != nil {
+		return err
 	}
 	cal, err := calendar.Load(cfg.Calendars)
 	if err != nil {
-		return nil, fmt.Errorf("calendars: %w", err)
+		return fmt.Errorf("calendars: %w", err)
 	}
 	log.Info("calendars loaded", slog.Any("years", cal.Years()))
 	if !cfg.Now.IsZero() {
@@ -75,14 +92,14 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c
 		log.Info("demo clock set", slog.Time("now", cfg.Now))
 	}
 	if c.store, err = boltstore.Open(filepath.Join(cfg.Data, "tocsin.db"), c.regions, log); err != nil {
-		return nil, err
+		return err
 	}
 	c.service = &tocsin.Service{
 		Store: c.store, Calendar: cal, Regions: c.regions, Clock: c.clock,
 		PostHocWorkingDays: cfg.PostHocDays,
 	}
 	if err := c.startNATS(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	c.api = &httpapi.Server{
 		Service:   c.service,
@@ -101,27 +118,26 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c
 		LastSeen: c.dispatcher.LastSeen, Log: log, Demo: cfg.Demo,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.registerGauges()
 	if c.listener, err = net.Listen("tcp", cfg.HTTP); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+		return fmt.Errorf("HTTP address %s: %w (is another tocsin or server using it?)", cfg.HTTP, err)
 	}
 	c.httpAddr = c.listener.Addr().String()
 
-	c.goWork(func() {
-		if err := c.dispatcher.Run(ctx); err != nil && ctx.Err() == nil {
-			log.Error("dispatcher stopped", slog.Any("error", err))
-		}
-	})
+	c.dispatcher.Start(c.loopCtx, c.loops)
 	sched := &schedule.Scheduler{
 		Service: c.service, Log: log, LateAfter: cfg.LateAfter,
 		OnRelease: func(n int) { c.metrics.Add("tocsin_releases_total", "Scheduled broadcasts released.", float64(n)) },
 		OnLate:    func(n int) { c.lateDispatches.Store(int64(n)) },
 	}
-	c.goWork(func() { sched.Run(ctx) })
-	c.goWork(func() { c.purgeDaily(ctx) })
-	return c, nil
+	c.loops.Go(c.loopCtx, "scheduler", func(ctx context.Context) error { sched.Run(ctx); return nil })
+	c.loops.Go(c.loopCtx, "retention-purge", c.purgeDaily)
+	if c.embedded != nil {
+		c.loops.Go(c.loopCtx, "nats-jetstream", c.embedded.KeepJetStream)
+	}
+	return nil
 }
 
 // Purge applies the retention policy now.
@@ -131,7 +147,7 @@ func (c *coordinator) Purge(ctx context.Context, dryRun bool) (string, []tocsin.
 }
 
 // purgeDaily purges at start and then once a day.
-func (c *coordinator) purgeDaily(ctx context.Context) {
+func (c *coordinator) purgeDaily(ctx context.Context) error {
 	for {
 		purged, err := c.service.Purge(ctx, c.cfg.Retention, false)
 		switch {
@@ -142,7 +158,7 @@ func (c *coordinator) purgeDaily(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(24 * time.Hour):
 		}
 	}
@@ -173,11 +189,16 @@ func (c *coordinator) startNATS(ctx context.Context) error {
 	}
 	c.bus = bus
 	c.dispatcher = natsbus.NewDispatcher(bus, c.service, c.log)
-	c.dispatcher.OnPublished = func(n int) {
-		c.metrics.Add("tocsin_dispatches_published_total", "Dispatches acknowledged by JetStream.", float64(n))
-	}
-	c.dispatcher.OnReceipt = func(provider string, status tocsin.DeliveryStatus) {
-		c.metrics.Add("tocsin_receipts_total", "Receipts applied, by provider and status.", 1, "provider", provider, "status", string(status))
+	c.dispatcher.Hooks = natsbus.Hooks{
+		Published: func(string, time.Duration) {
+			c.metrics.Add("tocsin_dispatches_published_total", "Dispatches acknowledged by JetStream.", 1)
+		},
+		Receipt: func(provider string, status tocsin.DeliveryStatus) {
+			c.metrics.Add("tocsin_receipts_total", "Receipts applied, by provider and status.", 1, "provider", provider, "status", string(status))
+		},
+		DuplicateAck: func() {
+			c.metrics.Add("tocsin_dispatch_duplicate_acks_total", "Dispatches JetStream took for a different message with the same id.", 1)
+		},
 	}
 	c.service.Published = c.dispatcher.Kick
 	c.registry = &natsbus.Registry{Service: c.service, Bus: bus, Embedded: c.embedded, URL: c.natsURL}
@@ -197,14 +218,6 @@ func (c *coordinator) startNATS(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func (c *coordinator) goWork(fn func()) {
-	c.workers.Add(1)
-	go func() {
-		defer c.workers.Done()
-		fn()
-	}()
 }
 
 func (c *coordinator) registerGauges() {
@@ -244,21 +257,23 @@ func (c *coordinator) registerGauges() {
 	})
 }
 
-func (c *coordinator) ready(ctx context.Context) (map[string]any, error) {
-	details := map[string]any{"nats_url": c.natsURL}
-	err := c.store.View(ctx, func(tx tocsin.ReadTx) error {
-		n, err := tx.OutboxLen()
-		details["outbox_backlog"] = n
-		return err
-	})
-	if err != nil {
-		return details, err
+// ready tells /readyz the truth: any supervised loop down, NATS away,
+// the outbox not moving, receipts lagging or the store unwritable makes
+// Tocsin unready, with the reasons.
+func (c *coordinator) ready(ctx context.Context) httpapi.Readiness {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	r := httpapi.Readiness{Details: map[string]any{"nats_url": c.natsURL}}
+	r.Reasons = append(r.Reasons, c.loops.Down()...)
+	r.Reasons = append(r.Reasons, c.dispatcher.Problems(ctx)...)
+	if age, n, err := c.dispatcher.OldestOutbox(ctx); err == nil {
+		r.Details["outbox_backlog"] = n
+		r.Details["outbox_oldest_seconds"] = age.Seconds()
 	}
-	details["nats_connected"] = c.bus.Connected()
-	details["dispatch_ready"] = c.dispatcher.Ready()
-	// Filing goes on while NATS is away (the outbox holds dispatches), so
-	// NATS state is reported but does not make us unready.
-	return details, nil
+	r.Details["nats_connected"] = c.bus.Connected()
+	r.Details["dispatch_ready"] = c.dispatcher.Ready()
+	r.Details["receipt_lag_seconds"] = c.dispatcher.ReceiptLag().Seconds()
+	return r
 }
 
 // serve answers HTTP until ctx ends, then drains in-flight requests.
@@ -272,6 +287,7 @@ func (c *coordinator) serve(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(c.web.CloseStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(c.listener) }()
 	c.log.Info("serving", slog.String("http", c.httpAddr), slog.String("nats", c.natsURL), slog.String("data", c.cfg.Data))
@@ -281,7 +297,7 @@ func (c *coordinator) serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	c.log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("http shutdown: %w", err)
@@ -296,10 +312,11 @@ func (c *coordinator) handler() http.Handler {
 	return h
 }
 
-// close stops everything in reverse order of start. The start context
-// must already be cancelled, so the background loops are ending.
+// close stops everything in reverse order of start, whatever of it was
+// started, and returns once every background loop has ended.
 func (c *coordinator) close() {
-	c.workers.Wait()
+	c.stopLoops()
+	c.loops.Wait()
 	if c.bus != nil {
 		c.bus.Close()
 	}

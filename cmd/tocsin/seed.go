@@ -179,16 +179,13 @@ func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
 // startSimulator runs the reference provider in process with cr.
 func (c *coordinator) startSimulator(ctx context.Context, cr natsbus.Credentials) {
 	log := c.log.With(slog.String("simulator", cr.Provider))
-	c.goWork(func() {
+	c.loops.Go(c.loopCtx, "simulator-"+cr.Provider, func(ctx context.Context) error {
 		client, err := provider.Connect(ctx, provider.Config{URL: cr.URL, ID: cr.Provider, User: cr.User, Password: cr.Password, Log: log})
 		if err != nil {
-			log.Error("simulator could not connect", slog.Any("error", err))
-			return
+			return fmt.Errorf("simulator %s: connect: %w", cr.Provider, err)
 		}
 		defer client.Close()
-		if err := client.Run(ctx, provider.DefaultSimulation.Handle); err != nil && ctx.Err() == nil {
-			log.Error("simulator stopped", slog.Any("error", err))
-		}
+		return client.Run(ctx, provider.DefaultSimulation.Handle)
 	})
 }
 

@@ -115,14 +115,17 @@ func newTestAPI(t *testing.T) *testAPI {
 		Days:     calendarDays{cal},
 		Log:      log,
 		Metrics:  httpapi.NewMetrics(),
-		Ready: func(ctx context.Context) (map[string]any, error) {
+		Ready: func(ctx context.Context) httpapi.Readiness {
 			details := map[string]any{}
 			err := store.View(ctx, func(tx tocsin.ReadTx) error {
 				n, err := tx.OutboxLen()
 				details["outbox_backlog"] = n
 				return err
 			})
-			return details, err
+			if err != nil {
+				return httpapi.Readiness{Reasons: []string{err.Error()}}
+			}
+			return httpapi.Readiness{Details: details}
 		},
 		Passwords: auth.HashPassword,
 	}

@@ -312,6 +312,32 @@ func (s *Service) FlagLate(ctx context.Context, deadline time.Duration) (int, er
 	return late, nil
 }
 
+// QueuedBefore returns, by provider, the dispatching broadcasts whose
+// dispatch to that provider was queued before t and never received.
+func (s *Service) QueuedBefore(ctx context.Context, t time.Time) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := s.Store.View(ctx, func(tx ReadTx) error {
+		cursor := ""
+		for {
+			page, err := tx.Broadcasts(Query{Status: []Status{StatusDispatching}, Limit: MaxPageSize, Cursor: cursor})
+			if err != nil {
+				return err
+			}
+			for _, b := range page.Broadcasts {
+				for _, p := range b.Providers {
+					if p.Status == DeliveryQueued && p.QueuedAt.Before(t) {
+						out[p.Provider] = append(out[p.Provider], b.ID)
+					}
+				}
+			}
+			if cursor = page.NextCursor; cursor == "" {
+				return nil
+			}
+		}
+	})
+	return out, err
+}
+
 func truncate(s string, n int) string {
 	if r := []rune(s); len(r) > n {
 		return string(r[:n])
