@@ -266,6 +266,14 @@ func (c *coordinator) ready(ctx context.Context) httpapi.Readiness {
 	r := httpapi.Readiness{Details: map[string]any{"nats_url": c.natsURL}}
 	r.Reasons = append(r.Reasons, c.loops.Down()...)
 	r.Reasons = append(r.Reasons, c.dispatcher.Problems(ctx)...)
+	if c.embedded != nil {
+		if err := c.embedded.JetStreamOn(); err != nil {
+			r.Reasons = append(r.Reasons, err.Error())
+		}
+	}
+	if err := c.store.Writable(); err != nil {
+		r.Reasons = append(r.Reasons, tocsin.ErrorMessage(err))
+	}
 	if age, n, err := c.dispatcher.OldestOutbox(ctx); err == nil {
 		r.Details["outbox_backlog"] = n
 		r.Details["outbox_oldest_seconds"] = age.Seconds()

@@ -198,8 +198,11 @@ func (d *Dispatcher) Problems(ctx context.Context) []string {
 		reasons = append(reasons, err.Error())
 	}
 	d.mu.Lock()
-	failingSince, relayErr := d.failingSince, d.relayErr
+	failingSince, relayErr, relayUp := d.failingSince, d.relayErr, d.relayUp
 	d.mu.Unlock()
+	if !relayUp {
+		reasons = append(reasons, "the dispatch relay has not set up its streams and consumers yet")
+	}
 	if !failingSince.IsZero() && time.Since(failingSince) >= RelayFailingAfter {
 		reasons = append(reasons, fmt.Sprintf("publishing dispatches has failed since %s: %v", failingSince.Format(time.RFC3339), relayErr))
 	}
@@ -266,8 +269,23 @@ func (d *Dispatcher) setupDispatch(ctx context.Context) error {
 // relayLoop publishes the outbox until ctx ends. It wakes on Kick, and
 // polls once a second in case a kick was missed or a retry is due.
 func (d *Dispatcher) relayLoop(ctx context.Context) error {
-	if err := d.setupDispatch(ctx); err != nil {
-		return fmt.Errorf("set up dispatch streams: %w", err)
+	// Set up with a short backoff of its own rather than the supervisor's
+	// longer one: dispatch must resume within a second of NATS answering.
+	for wait := 100 * time.Millisecond; ; wait = min(wait*2, time.Second) {
+		err := errNotConnected
+		if d.Bus.Connected() {
+			err = d.setupDispatch(ctx)
+		}
+		if err == nil {
+			break
+		}
+		d.relayFailed(fmt.Errorf("set up dispatch streams: %w", err))
+		d.Log.Warn("setting up dispatch streams failed; retrying", slog.Any("error", err), slog.Duration("in", wait))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
 	d.mu.Lock()
 	d.relayUp = true

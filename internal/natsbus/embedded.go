@@ -21,12 +21,13 @@ import (
 
 // Embedded is a NATS server with JetStream running inside the coordinator.
 type Embedded struct {
-	srv  *server.Server
 	path string // the generated configuration file
 	log  *slog.Logger
 
-	mu  sync.Mutex   // serialises reconfiguration
-	cfg ServerConfig // guarded by mu
+	mu   sync.Mutex     // serialises reconfiguration and restarts
+	cfg  ServerConfig   // guarded by mu
+	srv  *server.Server // guarded by mu once started
+	port int            // the client port, kept across restarts
 
 	// CoordinatorPassword is the coordinator's password for this run; it
 	// is made fresh at each start and never written down in the clear.
@@ -58,6 +59,7 @@ func StartEmbedded(dir, listen string, providers []ProviderUser, log *slog.Logge
 	if e.srv, err = e.newServer(opts); err != nil {
 		return nil, err
 	}
+	e.port = e.srv.Addr().(*net.TCPAddr).Port
 	return e, nil
 }
 
@@ -189,7 +191,7 @@ func (e *Embedded) restart() error {
 	if err != nil {
 		return err
 	}
-	opts.Port = e.srv.Addr().(*net.TCPAddr).Port // keep the address clients know
+	opts.Port = e.port // keep the address clients know
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 	srv, err := e.newServer(opts)

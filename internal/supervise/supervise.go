@@ -21,7 +21,7 @@ import (
 // a fresh one rather than part of a crash loop.
 const (
 	DefaultMinBackoff = 100 * time.Millisecond
-	DefaultMaxBackoff = 10 * time.Second
+	DefaultMaxBackoff = 5 * time.Second
 	stableAfter       = time.Minute
 )
 
