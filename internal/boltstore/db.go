@@ -51,6 +51,7 @@ const maxBatch = 256
 // DB is the bbolt-backed Store.
 type DB struct {
 	bolt    *bolt.DB
+	path    string
 	regions tocsin.Regions
 	log     *slog.Logger
 
@@ -63,6 +64,18 @@ type DB struct {
 
 	laterMu sync.Mutex // guards later; taken inside mu, never the other way
 	later   []*commit  // UpdateLater work for the next commit
+
+	healthMu sync.Mutex // guards health; taken alone
+	health   health
+
+	// unsealed is set when a commit became visible without a confirmed
+	// fsync; the writer seals before anything else (see health.go). Only
+	// the writer goroutine touches it.
+	unsealed bool
+
+	sick      chan struct{} // wakes the probe when the store turns unwritable
+	quit      chan struct{} // closed by Close to stop the probe
+	probeDone chan struct{} // closed when the probe has exited
 }
 
 // ErrClosed is returned by Update on a closed store (during shutdown, so
@@ -104,11 +117,15 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db := &DB{
-		bolt: b, regions: regions, log: log,
-		commits: make(chan *commit, maxBatch),
-		stopped: make(chan struct{}),
+		bolt: b, path: path, regions: regions, log: log,
+		commits:   make(chan *commit, maxBatch),
+		stopped:   make(chan struct{}),
+		sick:      make(chan struct{}, 1),
+		quit:      make(chan struct{}),
+		probeDone: make(chan struct{}),
 	}
 	go db.commitLoop()
+	go db.probeLoop()
 	return db, nil
 }
 
@@ -123,7 +140,9 @@ func (db *DB) Close() error {
 	db.closed = true
 	close(db.commits)
 	db.mu.Unlock()
+	close(db.quit) // a probe waiting on the writer still gets its answer
 	<-db.stopped
+	<-db.probeDone
 	return db.compactAndClose()
 }
 
@@ -163,7 +182,7 @@ func (db *DB) compactAndClose() error {
 }
 
 // Path is the file the store lives in.
-func (db *DB) Path() string { return db.bolt.Path() }
+func (db *DB) Path() string { return db.path }
 
 // View runs fn on a consistent read-only snapshot.
 func (db *DB) View(ctx context.Context, fn func(tocsin.ReadTx) error) error {
@@ -276,13 +295,22 @@ func (db *DB) commitLoop() {
 // commitBatch runs the batch in one transaction. An Update whose fn fails
 // is answered with its error and the transaction is redone without it, so
 // the others see exactly the state they would have seen had it run alone
-// and failed.
+// and failed. If bbolt cannot commit (full disk, I/O error, read-only file
+// system) the whole batch is answered with an unavailable error and none
+// of it is kept (see health.go).
 func (db *DB) commitBatch(batch []*commit) {
+	if db.unsealed {
+		if err := db.seal(); err != nil {
+			answer(batch, err)
+			return
+		}
+	}
 	pending := batch
 	for len(pending) > 0 {
 		btx, err := db.bolt.Begin(true)
 		if err != nil {
-			answer(pending, fmt.Errorf("begin transaction: %w", err))
+			db.markDown("begin", err)
+			answer(pending, writeFailure("begin transaction", err))
 			return
 		}
 		t := &tx{btx: btx, regions: db.regions, written: map[string]string{}}
@@ -299,11 +327,13 @@ func (db *DB) commitBatch(batch []*commit) {
 			pending = append(pending[:failed:failed], pending[failed+1:]...)
 			continue
 		}
+		id := btx.ID()
 		if err := btx.Commit(); err != nil {
-			db.log.Error("commit failed", slog.Any("error", err), slog.Int("batch", len(pending)))
-			answer(pending, fmt.Errorf("commit: %w", err))
+			db.log.Debug("commit failed", slog.Any("error", err), slog.Int("batch", len(pending))) // markDown logs an outage once
+			answer(pending, db.commitFailed(id, err))
 			return
 		}
+		db.markCommitted()
 		answer(pending, nil)
 		return
 	}
