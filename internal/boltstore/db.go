@@ -50,7 +50,14 @@ const maxBatch = 256
 
 // DB is the bbolt-backed Store.
 type DB struct {
-	bolt    *bolt.DB
+	// bmu guards bolt and readOnly. The writer replaces the handle when
+	// bbolt has left it unusable (see reopen in health.go) and is the only
+	// one to change them, so it reads them without the lock; Views hold it
+	// shared.
+	bmu      sync.RWMutex
+	bolt     *bolt.DB // nil if the file could not be opened again
+	readOnly bool     // bolt is a read-only stand-in until a reopen for writing works
+
 	path    string
 	regions tocsin.Regions
 	log     *slog.Logger
@@ -93,11 +100,7 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        time.Second,
-		NoFreelistSync: true, // rebuilt on open; halves the pages each commit writes
-		FreelistType:   bolt.FreelistMapType,
-	})
+	b, err := bolt.Open(path, 0o600, boltOptions(false))
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: locked by another process (is tocsin already running on this data folder?)", path)
 	}
@@ -129,6 +132,16 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 	return db, nil
 }
 
+// boltOptions are the options the store opens its file with.
+func boltOptions(readOnly bool) *bolt.Options {
+	return &bolt.Options{
+		Timeout:        time.Second,
+		NoFreelistSync: true, // rebuilt on open; halves the pages each commit writes
+		FreelistType:   bolt.FreelistMapType,
+		ReadOnly:       readOnly,
+	}
+}
+
 // Close waits for queued Updates to commit, then closes the file. Updates
 // after Close fail with ErrClosed; closing twice is harmless.
 func (db *DB) Close() error {
@@ -153,7 +166,13 @@ func (db *DB) Close() error {
 // records. A graceful stop is the cheap moment to drop them; the copy is
 // renamed into place only once synced, so a crash midway loses nothing.
 func (db *DB) compactAndClose() error {
-	path := db.bolt.Path()
+	if db.bolt == nil {
+		return nil // lost in a failed reopen; nothing is open
+	}
+	if db.readOnly {
+		return db.bolt.Close() // cannot write, so cannot compact
+	}
+	path := db.path
 	tmp := path + ".compact"
 	_ = os.Remove(tmp)
 	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
@@ -189,9 +208,20 @@ func (db *DB) View(ctx context.Context, fn func(tocsin.ReadTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.View(func(btx *bolt.Tx) error {
+	db.bmu.RLock()
+	defer db.bmu.RUnlock()
+	if db.bolt == nil {
+		return errUnopened
+	}
+	err := db.bolt.View(func(btx *bolt.Tx) error {
 		return fn(&tx{btx: btx, regions: db.regions, written: map[string]string{}})
 	})
+	if errors.Is(err, bolt.ErrInvalidMapping) {
+		// A failed commit left bbolt unmapped; the writer is reopening it.
+		return &tocsin.Error{Code: tocsin.CodeUnavailable, Op: "boltstore: view",
+			Message: "the store is being reopened after a disk error; try again shortly", Err: err}
+	}
+	return err
 }
 
 // Update runs fn in a read-write transaction and returns once it is fsynced.
@@ -299,6 +329,13 @@ func (db *DB) commitLoop() {
 // system) the whole batch is answered with an unavailable error and none
 // of it is kept (see health.go).
 func (db *DB) commitBatch(batch []*commit) {
+	if db.bolt == nil || db.readOnly {
+		if err := db.reopen(); err != nil {
+			db.markDown("reopen", err)
+			answer(batch, writeFailure("reopen", err))
+			return
+		}
+	}
 	if db.unsealed {
 		if err := db.seal(); err != nil {
 			answer(batch, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -113,12 +114,16 @@ func await(t *testing.T, within time.Duration, what string, cond func() bool) {
 	}
 }
 
-// bigUpdates runs n concurrent Updates as one batch, each storing a
-// broadcast of department prefix-i with content of size bytes, its
-// idempotency record and an outbox message.
-func bigUpdates(t *testing.T, db *DB, prefix string, n, size int) []error {
+// bigUpdates runs n concurrent Updates, each storing a broadcast of
+// department prefix-i with content of size bytes, its idempotency record
+// and an outbox message. If batched, they share one commit (the commit
+// holding the writer meanwhile must succeed).
+func bigUpdates(t *testing.T, db *DB, batched bool, prefix string, n, size int) []error {
 	t.Helper()
-	queued, release := holdCommitter(t, db)
+	queued, release := func(int) {}, func() {}
+	if batched {
+		queued, release = holdCommitter(t, db)
+	}
 	content := strings.Repeat("台", size/3)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -220,7 +225,7 @@ func TestFullDiskFailsCleanlyAndRecovers(t *testing.T) {
 	for i := range n {
 		failedDepts = append(failedDepts, fmt.Sprintf("failed-%d", i))
 	}
-	for i, err := range bigUpdates(t, db, "failed", n, size) {
+	for i, err := range bigUpdates(t, db, true, "failed", n, size) {
 		if err == nil {
 			t.Fatalf("Update %d on a full disk succeeded", i)
 		}
@@ -298,7 +303,7 @@ func TestFullDiskFailsCleanlyAndRecovers(t *testing.T) {
 		t.Error("LastCommit did not advance with the probe's commit")
 	}
 
-	for i, err := range bigUpdates(t, db, "after", n, size) {
+	for i, err := range bigUpdates(t, db, true, "after", n, size) {
 		if err != nil {
 			t.Errorf("Update %d after recovery: %v", i, err)
 		}
@@ -328,4 +333,115 @@ func TestFullDiskFailsCleanlyAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after reopening", n)
+}
+
+// mountExt4 makes a small ext4 file system on a loop device and mounts it:
+// unlike tmpfs it can be forced read-only under an open file, as the kernel
+// does on a disk error (errors=remount-ro), with "remount,abort".
+func mountExt4(t *testing.T) (dir, dev string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the read-only test mounts a loop device and needs root, which CI provides; not root here")
+		}
+		t.Skip("needs root to mount an ext4 loop device (a real read-only file system); skipped")
+	}
+	for _, tool := range []string{"losetup", "mkfs.ext4"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s for a real ext4 file system: %v", tool, err)
+		}
+	}
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v: %s", err, out)
+	}
+	out, err := exec.Command("losetup", "--find", "--show", img).Output()
+	if err != nil {
+		t.Skipf("no loop device available (%v); skipped", err)
+	}
+	dev = strings.TrimSpace(string(out))
+	t.Cleanup(func() {
+		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v: %s", dev, err, out)
+		}
+	})
+	dir = t.TempDir()
+	if err := syscall.Mount(dev, dir, "ext4", 0, ""); err != nil {
+		t.Fatalf("mount %s: %v", dev, err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, 0) }) // already unmounted by a test that remounts
+	return dir, dev
+}
+
+func TestReadOnlyFileSystemFailsCleanly(t *testing.T) {
+	dir, dev := mountExt4(t)
+	path := filepath.Join(dir, "tocsin.db")
+	logs := &logRecorder{msgs: map[slog.Level][]string{}}
+	db, err := Open(path, region.Default(), slog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	const before = 5
+	for i := range before {
+		mustUpdate(t, db, func(tx tocsin.Tx) error {
+			_, err := putNew(tx, tocsin.StatusApproved, fmt.Sprintf("before-%d", i), t0, "440100")
+			return err
+		})
+	}
+
+	// The file system turns read-only under the open store.
+	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT, "abort"); err != nil {
+		t.Fatalf("remount,abort: %v", err)
+	}
+	for i, err := range bigUpdates(t, db, false, "failed", 4, 16<<10) {
+		if tocsin.ErrorCode(err) != tocsin.CodeUnavailable || !errors.Is(err, syscall.EROFS) {
+			t.Errorf("Update %d on a read-only file system = %v, want unavailable wrapping EROFS", i, err)
+		}
+		if msg := tocsin.ErrorMessage(err); !strings.Contains(msg, "read-only") || !strings.Contains(msg, "nothing was saved") {
+			t.Errorf("Update %d: message %q", i, msg)
+		}
+	}
+	if err := db.Writable(); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("Writable on a read-only file system = %v, want EROFS", err)
+	}
+	// Reads still work and show exactly what was committed.
+	if s, _ := state(t, db); len(s.depts) != before || s.outbox != 0 {
+		t.Errorf("on the read-only file system: %d broadcasts and outbox %d, want %d and 0", len(s.depts), s.outbox, before)
+	}
+	if got := logs.count(slog.LevelError, "store unwritable"); got != 1 {
+		t.Errorf("logged the outage at ERROR %d times, want once", got)
+	}
+	// Growing the file made bbolt unmap it and fail to map it again; the
+	// store got a read-only handle, which is what keeps the reads above
+	// working.
+	if got := logs.count(slog.LevelWarn, "store reopened read-only"); got != 1 {
+		t.Errorf("reopened read-only %d times, want once", got)
+	}
+
+	// An aborted ext4 stays read-only until it is mounted again: close,
+	// remount, reopen, and the committed data is there, the failed not.
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close on a read-only file system: %v", err)
+	}
+	if err := syscall.Unmount(dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount(dev, dir, "ext4", 0, ""); err != nil {
+		t.Fatalf("mount again: %v", err)
+	}
+	if db, err = Open(path, region.Default(), nil); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := state(t, db)
+	if len(s.depts) != before || s.outbox != 0 {
+		t.Errorf("after remounting: %d broadcasts and outbox %d, want %d and 0", len(s.depts), s.outbox, before)
+	}
+	mustUpdate(t, db, func(tx tocsin.Tx) error { _, err := tx.NewBroadcastID(); return err })
 }

@@ -173,12 +173,31 @@ func (db *DB) markCommitted() {
 		slog.Duration("unwritable_for", now.Sub(since)), slog.Int("failed_commits", failures))
 }
 
+// errUnopened answers Views while the store file could not be opened again.
+var errUnopened = &tocsin.Error{Code: tocsin.CodeUnavailable, Op: "boltstore: view",
+	Message: "the store file cannot be opened after a disk error; try again shortly"}
+
 // commitFailed handles a failed Commit of the transaction numbered id and
 // returns what the batch is answered: nothing saved, or, if the commit
 // became visible, the outcome of sealing it.
 func (db *DB) commitFailed(id int, err error) error {
+	visible, verr := db.visible(id)
+	if verr != nil {
+		// bbolt unmaps the file to map it larger as it grows; if mapping it
+		// again fails (seen on a file system gone read-only under us) the
+		// handle is unusable, even for readers, until it is opened again.
+		db.log.Warn("store handle unusable after a failed commit; reopening",
+			slog.Any("error", err), slog.Any("handle", verr))
+		if rerr := db.reopen(); rerr != nil {
+			// bbolt's remap error has lost its errno; the reopen's names it.
+			err = fmt.Errorf("%w (reopening: %w)", err, rerr)
+		}
+		if visible, verr = db.visible(id); verr != nil {
+			visible = false // nothing was mapped that could have shown it
+		}
+	}
 	db.markDown("commit", err)
-	if !db.metaAdvanced(id) {
+	if !visible {
 		return writeFailure("commit", err) // rolled back cleanly: nothing saved
 	}
 	db.log.Warn("commit visible after its meta page failed to sync; sealing it",
@@ -190,15 +209,55 @@ func (db *DB) commitFailed(id int, err error) error {
 	return nil // the seal made the commit durable
 }
 
-// metaAdvanced reports whether the meta page of the failed transaction id
-// reached the page cache, which makes its changes visible.
-func (db *DB) metaAdvanced(id int) bool {
+// visible reports whether the meta page of the failed transaction id
+// reached the page cache, which makes its changes visible; an error says
+// the handle cannot be read at all.
+func (db *DB) visible(id int) (bool, error) {
+	if db.bolt == nil {
+		return false, errUnopened
+	}
 	rtx, err := db.bolt.Begin(false)
 	if err != nil {
-		return false
+		return false, err
 	}
 	defer rtx.Rollback()
-	return rtx.ID() >= id
+	return rtx.ID() >= id, nil
+}
+
+// reopen replaces the bolt handle with a fresh one that reads the file
+// again. If the file cannot be opened for writing (a read-only file
+// system), a read-only handle keeps Views working and the next commit, the
+// probe's at the latest, tries again. Only the writer calls it; it waits
+// for running Views.
+func (db *DB) reopen() error {
+	db.bmu.Lock()
+	defer db.bmu.Unlock()
+	if db.bolt != nil {
+		// The flock is per open file, so the old handle must go first.
+		if err := db.bolt.Close(); err != nil {
+			db.log.Warn("closing the unusable store handle", slog.Any("error", err))
+		}
+		db.bolt = nil
+	}
+	b, err := bolt.Open(db.path, 0o600, boltOptions(false))
+	if err == nil {
+		if db.readOnly {
+			db.log.Info("store reopened for writing")
+		}
+		db.bolt, db.readOnly = b, false
+		return nil
+	}
+	err = fmt.Errorf("reopen %s: %w", db.path, err)
+	ro, rerr := bolt.Open(db.path, 0o600, boltOptions(true))
+	if rerr != nil {
+		db.log.Error("store file cannot be opened, not even to read", slog.Any("error", rerr))
+		return err
+	}
+	if !db.readOnly {
+		db.log.Warn("store reopened read-only: reads work, writes wait for the file system", slog.Any("error", err))
+	}
+	db.bolt, db.readOnly = ro, true
+	return err
 }
 
 // seal commits an empty transaction, which makes every visible commit
