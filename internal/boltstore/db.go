@@ -1,7 +1,9 @@
 // Package boltstore keeps Tocsin's state in one bbolt file. Every change is
 // one fsynced transaction; concurrent changes are committed together (group
 // commit), so many filings share one fsync without any of them waiting for a
-// timer.
+// timer. A commit the disk refuses (full, read-only, I/O error) fails whole
+// with an unavailable error; Writable tells readiness, and the store
+// recovers by itself once the disk does (health.go).
 package boltstore
 
 import (
