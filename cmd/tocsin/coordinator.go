@@ -20,6 +20,7 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/boltstore"
 	"github.com/tocsin-dev/tocsin/internal/calendar"
 	"github.com/tocsin-dev/tocsin/internal/httpapi"
+	"github.com/tocsin-dev/tocsin/internal/metrics"
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/internal/region"
 	"github.com/tocsin-dev/tocsin/internal/schedule"
@@ -41,7 +42,7 @@ type coordinator struct {
 	bus        *natsbus.Bus
 	dispatcher *natsbus.Dispatcher
 	registry   *natsbus.Registry
-	metrics    *httpapi.Metrics
+	metrics    *metrics.Metrics
 	api        *httpapi.Server
 	web        *webui.Server
 	listener   net.Listener
@@ -56,7 +57,7 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	c = &coordinator{cfg: cfg, log: log, clock: tocsin.SystemClock{}, regions: region.Default(), metrics: httpapi.NewMetrics()}
+	c = &coordinator{cfg: cfg, log: log, clock: tocsin.SystemClock{}, regions: region.Default(), metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			c.close()
@@ -116,7 +117,7 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c
 	})
 	sched := &schedule.Scheduler{
 		Service: c.service, Log: log, LateAfter: cfg.LateAfter,
-		OnRelease: func(n int) { c.metrics.Add("tocsin_releases_total", "Scheduled broadcasts released.", float64(n)) },
+		OnRelease: c.metrics.Released,
 		OnLate:    func(n int) { c.lateDispatches.Store(int64(n)) },
 	}
 	c.goWork(func() { sched.Run(ctx) })
@@ -173,12 +174,8 @@ func (c *coordinator) startNATS(ctx context.Context) error {
 	}
 	c.bus = bus
 	c.dispatcher = natsbus.NewDispatcher(bus, c.service, c.log)
-	c.dispatcher.OnPublished = func(n int) {
-		c.metrics.Add("tocsin_dispatches_published_total", "Dispatches acknowledged by JetStream.", float64(n))
-	}
-	c.dispatcher.OnReceipt = func(provider string, status tocsin.DeliveryStatus) {
-		c.metrics.Add("tocsin_receipts_total", "Receipts applied, by provider and status.", 1, "provider", provider, "status", string(status))
-	}
+	c.dispatcher.OnPublished = c.metrics.Published
+	c.dispatcher.OnReceipt = c.metrics.Receipt
 	c.service.Published = c.dispatcher.Kick
 	c.registry = &natsbus.Registry{Service: c.service, Bus: bus, Embedded: c.embedded, URL: c.natsURL}
 	if c.embedded == nil && c.cfg.NATSAccounts != "" {
@@ -208,26 +205,23 @@ func (c *coordinator) goWork(fn func()) {
 }
 
 func (c *coordinator) registerGauges() {
-	c.metrics.Gauge("tocsin_outbox_backlog", "Dispatches committed but not yet acknowledged by JetStream.", func() map[string]float64 {
+	c.metrics.SetOutboxBacklog(func() float64 {
 		n := 0
 		_ = c.store.View(context.Background(), func(tx tocsin.ReadTx) error {
 			var err error
 			n, err = tx.OutboxLen()
 			return err
 		})
-		return map[string]float64{"": float64(n)}
+		return float64(n)
 	})
-	c.metrics.Gauge("tocsin_emergency_dispatches_late", "Emergency dispatches a provider has not received within --emergency-deadline.", func() map[string]float64 {
-		return map[string]float64{"": float64(c.lateDispatches.Load())}
-	})
-	c.metrics.Gauge("tocsin_nats_connected", "1 while the coordinator is connected to NATS.", func() map[string]float64 {
-		v := 0.0
+	c.metrics.SetEmergencyLate(func() float64 { return float64(c.lateDispatches.Load()) })
+	c.metrics.SetNATSConnected(func() float64 {
 		if c.bus.Connected() {
-			v = 1
+			return 1
 		}
-		return map[string]float64{"": v}
+		return 0
 	})
-	c.metrics.Gauge("tocsin_provider_last_seen_seconds", "Seconds since each provider was last seen pulling or reporting.", func() map[string]float64 {
+	c.metrics.SetProviderLastSeen(func() map[string]float64 {
 		out := map[string]float64{}
 		var providers []*tocsin.Provider
 		_ = c.store.View(context.Background(), func(tx tocsin.ReadTx) error {
@@ -237,7 +231,7 @@ func (c *coordinator) registerGauges() {
 		})
 		for _, p := range providers {
 			if t, ok := c.dispatcher.LastSeen(p.ID); ok {
-				out[httpapi.Label("provider", p.ID)] = time.Since(t).Seconds()
+				out[p.ID] = time.Since(t).Seconds()
 			}
 		}
 		return out
