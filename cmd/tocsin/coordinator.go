@@ -159,7 +159,7 @@ func (c *coordinator) startNATS(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c.embedded, err = natsbus.StartEmbedded(filepath.Join(c.cfg.Data, "nats"), c.cfg.NATSListen, users, c.log)
+		c.embedded, err = natsbus.StartEmbedded(filepath.Join(c.cfg.Data, "nats"), c.cfg.NATSListen, users, natsLogger(c.log, c.cfg.NATSDebug))
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package natsbus
 import (
 	"github.com/tocsin-dev/tocsin/internal/atomicfile"
 
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -56,7 +57,10 @@ func StartEmbedded(dir, listen string, providers []ProviderUser, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("nats: new server: %w", err)
 	}
-	srv.SetLoggerV2(serverLogger{log.With(slog.String("component", "nats-server"))}, false, false, false)
+	// The server formats debug and trace lines only for a logger that
+	// shows them (the coordinator's with --nats-debug): they are many.
+	verbose := log.Enabled(context.Background(), slog.LevelDebug)
+	srv.SetLoggerV2(serverLogger{log.With(slog.String("component", "nats-server"))}, verbose, verbose, false)
 	srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
