@@ -19,6 +19,7 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/boltstore"
 	"github.com/tocsin-dev/tocsin/internal/calendar"
 	"github.com/tocsin-dev/tocsin/internal/httpapi"
+	"github.com/tocsin-dev/tocsin/internal/metrics"
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/internal/region"
 	"github.com/tocsin-dev/tocsin/internal/schedule"
@@ -41,7 +42,7 @@ type coordinator struct {
 	bus        *natsbus.Bus
 	dispatcher *natsbus.Dispatcher
 	registry   *natsbus.Registry
-	metrics    *httpapi.Metrics
+	metrics    *metrics.Metrics
 	api        *httpapi.Server
 	web        *webui.Server
 	listener   net.Listener
@@ -61,14 +62,9 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	c := &coordinator{cfg: cfg, log: log, clock: tocsin.SystemClock{}, regions: region.Default(), metrics: httpapi.NewMetrics()}
+	c := &coordinator{cfg: cfg, log: log, clock: tocsin.SystemClock{}, regions: region.Default(), metrics: metrics.New()}
 	c.loopCtx, c.stopLoops = context.WithCancel(context.WithoutCancel(ctx))
-	c.loops = &supervise.Supervisor{
-		Log: log,
-		OnRestart: func(loop string) {
-			c.metrics.Add("tocsin_loop_restarts_total", "Background loops restarted after a failure.", 1, "loop", loop)
-		},
-	}
+	c.loops = &supervise.Supervisor{Log: log, OnUp: c.metrics.LoopUp, OnRestart: c.metrics.LoopRestarted}
 	if err := c.start(ctx); err != nil {
 		c.close()
 		return nil, err
@@ -129,7 +125,7 @@ func (c *coordinator) start(ctx context.Context) error {
 	c.dispatcher.Start(c.loopCtx, c.loops)
 	sched := &schedule.Scheduler{
 		Service: c.service, Log: log, LateAfter: cfg.LateAfter,
-		OnRelease: func(n int) { c.metrics.Add("tocsin_releases_total", "Scheduled broadcasts released.", float64(n)) },
+		OnRelease: c.metrics.Released,
 		OnLate:    func(n int) { c.lateDispatches.Store(int64(n)) },
 	}
 	c.loops.Go(c.loopCtx, "scheduler", func(ctx context.Context) error { sched.Run(ctx); return nil })
@@ -174,7 +170,7 @@ func (c *coordinator) startNATS(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c.embedded, err = natsbus.StartEmbedded(filepath.Join(c.cfg.Data, "nats"), c.cfg.NATSListen, users, c.log)
+		c.embedded, err = natsbus.StartEmbedded(filepath.Join(c.cfg.Data, "nats"), c.cfg.NATSListen, users, natsLogger(c.log, c.cfg.NATSDebug))
 		if err != nil {
 			return err
 		}
@@ -190,15 +186,16 @@ func (c *coordinator) startNATS(ctx context.Context) error {
 	c.bus = bus
 	c.dispatcher = natsbus.NewDispatcher(bus, c.service, c.log)
 	c.dispatcher.Hooks = natsbus.Hooks{
-		Published: func(string, time.Duration) {
-			c.metrics.Add("tocsin_dispatches_published_total", "Dispatches acknowledged by JetStream.", 1)
+		Published: func(provider string, sinceDurable time.Duration) {
+			c.metrics.Published(1)
+			if sinceDurable > 0 {
+				c.metrics.ObservePublished(provider, sinceDurable)
+			}
 		},
-		Receipt: func(provider string, status tocsin.DeliveryStatus) {
-			c.metrics.Add("tocsin_receipts_total", "Receipts applied, by provider and status.", 1, "provider", provider, "status", string(status))
-		},
-		DuplicateAck: func() {
-			c.metrics.Add("tocsin_dispatch_duplicate_acks_total", "Dispatches JetStream took for a different message with the same id.", 1)
-		},
+		Receipt:      c.metrics.Receipt,
+		Received:     c.metrics.ObserveReceived,
+		DuplicateAck: c.metrics.DuplicateAck,
+		DeadLetter:   c.metrics.DeadLetter,
 	}
 	c.service.Published = c.dispatcher.Kick
 	c.registry = &natsbus.Registry{Service: c.service, Bus: bus, Embedded: c.embedded, URL: c.natsURL}
@@ -221,26 +218,23 @@ func (c *coordinator) startNATS(ctx context.Context) error {
 }
 
 func (c *coordinator) registerGauges() {
-	c.metrics.Gauge("tocsin_outbox_backlog", "Dispatches committed but not yet acknowledged by JetStream.", func() map[string]float64 {
+	c.metrics.SetOutboxBacklog(func() float64 {
 		n := 0
 		_ = c.store.View(context.Background(), func(tx tocsin.ReadTx) error {
 			var err error
 			n, err = tx.OutboxLen()
 			return err
 		})
-		return map[string]float64{"": float64(n)}
+		return float64(n)
 	})
-	c.metrics.Gauge("tocsin_emergency_dispatches_late", "Emergency dispatches a provider has not received within --emergency-deadline.", func() map[string]float64 {
-		return map[string]float64{"": float64(c.lateDispatches.Load())}
-	})
-	c.metrics.Gauge("tocsin_nats_connected", "1 while the coordinator is connected to NATS.", func() map[string]float64 {
-		v := 0.0
+	c.metrics.SetEmergencyLate(func() float64 { return float64(c.lateDispatches.Load()) })
+	c.metrics.SetNATSConnected(func() float64 {
 		if c.bus.Connected() {
-			v = 1
+			return 1
 		}
-		return map[string]float64{"": v}
+		return 0
 	})
-	c.metrics.Gauge("tocsin_provider_last_seen_seconds", "Seconds since each provider was last seen pulling or reporting.", func() map[string]float64 {
+	c.metrics.SetProviderLastSeen(func() map[string]float64 {
 		out := map[string]float64{}
 		var providers []*tocsin.Provider
 		_ = c.store.View(context.Background(), func(tx tocsin.ReadTx) error {
@@ -250,10 +244,28 @@ func (c *coordinator) registerGauges() {
 		})
 		for _, p := range providers {
 			if t, ok := c.dispatcher.LastSeen(p.ID); ok {
-				out[httpapi.Label("provider", p.ID)] = time.Since(t).Seconds()
+				out[p.ID] = time.Since(t).Seconds()
 			}
 		}
 		return out
+	})
+	c.metrics.SetOutboxOldestAge(func() float64 {
+		age, _, _ := c.dispatcher.OldestOutbox(context.Background())
+		return age.Seconds()
+	})
+	c.metrics.SetRelayLastProgress(func() float64 { return time.Since(c.dispatcher.RelayLastProgress()).Seconds() })
+	c.metrics.SetReceiptLag(func() float64 { return c.dispatcher.ReceiptLag().Seconds() })
+	c.metrics.SetStoreWritable(func() float64 {
+		if c.store.Writable() != nil {
+			return 0
+		}
+		return 1
+	})
+	c.metrics.SetReady(func() float64 {
+		if len(c.ready(context.Background()).Reasons) > 0 {
+			return 0
+		}
+		return 1
 	})
 }
 

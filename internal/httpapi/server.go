@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tocsin-dev/tocsin/internal/cap"
+	"github.com/tocsin-dev/tocsin/internal/metrics"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
@@ -39,7 +40,7 @@ type Server struct {
 	// Purger applies the retention policy on demand.
 	Purger  Purger
 	Log     *slog.Logger
-	Metrics *Metrics
+	Metrics *metrics.Metrics // nil records nothing and serves no /metrics
 	// Ready reports whether the coordinator can do its job, shown on
 	// /readyz.
 	Ready func(ctx context.Context) Readiness
@@ -100,7 +101,7 @@ func (s *Server) Handler() chi.Router {
 	})
 	r.Get("/readyz", s.readyz)
 	if s.Metrics != nil {
-		r.Get("/metrics", s.Metrics.ServeHTTP)
+		r.Method(http.MethodGet, "/metrics", s.Metrics.Handler())
 	}
 	r.Get(cap.FeedPath, s.handle(s.alertFeed))
 	r.Mount("/api/v1", s.Routes())
@@ -225,9 +226,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		elapsed := time.Since(start)
-		if s.Metrics != nil {
-			s.Metrics.ObserveRequest(r.Method, rec.status, elapsed)
-		}
+		s.Metrics.ObserveRequest(r.Method, rec.status, elapsed)
 		level := slog.LevelInfo
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			level = slog.LevelDebug

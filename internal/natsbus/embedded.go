@@ -68,7 +68,10 @@ func (e *Embedded) newServer(opts *server.Options) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats: new server: %w", err)
 	}
-	srv.SetLoggerV2(serverLogger{e.log.With(slog.String("component", "nats-server"))}, false, false, false)
+	// The server formats debug and trace lines only for a logger that
+	// shows them (the coordinator's with --nats-debug): they are many.
+	verbose := e.log.Enabled(context.Background(), slog.LevelDebug)
+	srv.SetLoggerV2(serverLogger{e.log.With(slog.String("component", "nats-server"))}, verbose, verbose, false)
 	srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
