@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -64,6 +65,17 @@ func StartEmbedded(dir, listen string, providers []ProviderUser, log *slog.Logge
 }
 
 func (e *Embedded) newServer(opts *server.Options) (*server.Server, error) {
+	// nats-server reports a port it cannot bind only in its log and then
+	// never becomes ready: try the address first, to fail at once and say
+	// why.
+	if opts.Port > 0 {
+		addr := net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("nats: client address %s: %w (is another tocsin or NATS server using it?)", addr, err)
+		}
+		l.Close()
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats: new server: %w", err)
@@ -73,7 +85,7 @@ func (e *Embedded) newServer(opts *server.Options) (*server.Server, error) {
 	verbose := e.log.Enabled(context.Background(), slog.LevelDebug)
 	srv.SetLoggerV2(serverLogger{e.log.With(slog.String("component", "nats-server"))}, verbose, verbose, false)
 	srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
+	if !srv.ReadyForConnections(15 * time.Second) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("nats: server on %s:%d did not become ready (is its port in use?)", opts.Host, opts.Port)
 	}
