@@ -53,6 +53,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 			if err != nil && ctx.Err() == nil {
 				s.Log.Error("late check failed", slog.Any("error", err))
 			}
+			if late > 0 {
+				s.Log.Warn("emergency dispatches late: providers have not received them", slog.Int("count", late), slog.Duration("deadline", s.LateAfter))
+			}
 			if s.OnLate != nil {
 				s.OnLate(late)
 			}
