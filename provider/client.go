@@ -3,11 +3,14 @@ package provider
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,7 +84,7 @@ type Client struct {
 	closeErr error         // why; written before closed is closed
 
 	mu       sync.Mutex
-	handled  map[string]bool               // guarded by mu: broadcast ids taken on
+	handled  map[string]string             // guarded by mu: broadcast id -> fingerprint of the dispatch taken on
 	stopped  map[string]bool               // guarded by mu: broadcast ids stopped
 	running  map[string]context.CancelFunc // guarded by mu: in-flight sends
 	stopping bool                          // guarded by mu: Run is shutting down; take on nothing new
@@ -109,7 +112,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		cfg: cfg, log: log.With(slog.String("provider", cfg.ID)), closed: make(chan struct{}),
-		handled: map[string]bool{}, stopped: map[string]bool{}, running: map[string]context.CancelFunc{},
+		handled: map[string]string{}, stopped: map[string]bool{}, running: map[string]context.CancelFunc{},
 	}
 	nc, err := nats.Connect(cfg.URL,
 		nats.UserInfo(cfg.User, cfg.Password),
@@ -332,10 +335,14 @@ func (c *Client) receive(ctx context.Context, m jetstream.Msg, h Handler) {
 		_ = m.Ack()
 		return
 	}
+	// A redelivery is the same broadcast id with the same message. A
+	// coordinator restored from a backup can hand out a broadcast id again
+	// for a different broadcast: that one is new, not a redelivery.
+	fp := fingerprint(d)
 	c.mu.Lock()
-	dup, stopped := c.handled[d.BroadcastID], c.stopped[d.BroadcastID]
+	dup, stopped := c.handled[d.BroadcastID] == fp, c.stopped[d.BroadcastID]
 	if !dup && !stopped {
-		c.handled[d.BroadcastID] = true
+		c.handled[d.BroadcastID] = fp
 	}
 	c.mu.Unlock()
 	if dup || stopped {
@@ -455,4 +462,15 @@ func (r *Reporter) send(ctx context.Context, rc Receipt) error {
 		slog.Int("recipients", rc.Recipients), slog.Int("sent", rc.Sent), slog.Int("delivered", rc.Delivered),
 		slog.Int("failed", rc.Failed))
 	return nil
+}
+
+// fingerprint identifies what a dispatch asks to send, whatever its
+// message id: a re-send of the same broadcast has the same one.
+func fingerprint(d Dispatch) string {
+	h := sha256.New()
+	for _, part := range []string{d.Type, d.Content, d.SendAt.UTC().Format(time.RFC3339Nano), strings.Join(d.Regions, ",")} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -427,7 +427,8 @@ func TestStopOvertakingItsOriginal(t *testing.T) {
 	})
 	// The consumer hands messages over one by one, so once a later
 	// broadcast reaches the handler, B1 was decided.
-	publish(dispatch("B2", provider.TypeBroadcast), "B2.broadcast.cmcc")
+	b2 := dispatch("B2", provider.TypeBroadcast)
+	publish(b2, "B2.broadcast.cmcc")
 	select {
 	case id := <-calls:
 		if id != "B2" {
@@ -437,7 +438,7 @@ func TestStopOvertakingItsOriginal(t *testing.T) {
 		t.Fatal("handler not called for B2")
 	}
 	// A second copy of B2 (a re-send under a new message id) is dropped.
-	againSeq := publish(dispatch("B2", provider.TypeBroadcast), "B2.broadcast.cmcc.2")
+	againSeq := publish(b2, "B2.broadcast.cmcc.2")
 	waitFor(t, "cmcc to acknowledge the copy", func() (bool, error) {
 		info := consumerInfo(t, js, "cmcc")
 		return info.AckFloor.Stream >= againSeq && info.NumAckPending == 0, nil
@@ -446,6 +447,19 @@ func TestStopOvertakingItsOriginal(t *testing.T) {
 	case id := <-calls:
 		t.Errorf("handler called again, for %s", id)
 	default:
+	}
+	// The same broadcast id for a different message (a coordinator
+	// restored from a backup hands ids out again) is new, not a copy.
+	reused := b2
+	reused.Content = "暴雨预警"
+	publish(reused, "B2.broadcast.cmcc.0123456789abcdef")
+	select {
+	case id := <-calls:
+		if id != "B2" {
+			t.Errorf("handler called for %s, want the reused B2", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("a different broadcast under a reused id was dropped as a copy")
 	}
 
 	// B1 produced no receipt at all: the client did not even confirm it.
