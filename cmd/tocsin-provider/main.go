@@ -70,7 +70,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer c.Close()
-	log.Info("receiving dispatches", slog.String("provider", *id), slog.String("url", *url))
+	// Connect returns before the connection is up; the client logs when
+	// it is, and Run returns an error only if NATS refuses the
+	// credentials for good, which main turns into a non-zero exit.
+	log.Info("reference provider starting", slog.String("provider", *id), slog.String("url", *url))
 	return c.Run(ctx, sim.Handle)
 }
 

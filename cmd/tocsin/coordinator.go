@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,9 +19,11 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/boltstore"
 	"github.com/tocsin-dev/tocsin/internal/calendar"
 	"github.com/tocsin-dev/tocsin/internal/httpapi"
+	"github.com/tocsin-dev/tocsin/internal/metrics"
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/internal/region"
 	"github.com/tocsin-dev/tocsin/internal/schedule"
+	"github.com/tocsin-dev/tocsin/internal/supervise"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 	"github.com/tocsin-dev/tocsin/internal/webui"
 )
@@ -41,33 +42,45 @@ type coordinator struct {
 	bus        *natsbus.Bus
 	dispatcher *natsbus.Dispatcher
 	registry   *natsbus.Registry
-	metrics    *httpapi.Metrics
+	metrics    *metrics.Metrics
 	api        *httpapi.Server
 	web        *webui.Server
 	listener   net.Listener
 	httpAddr   string
 	natsURL    string
 
-	workers        sync.WaitGroup // background loops, ended by the start context
-	lateDispatches atomic.Int64   // emergency dispatches not received in time, as last counted
+	loopCtx        context.Context // the background loops' context, ended by close
+	stopLoops      context.CancelFunc
+	loops          *supervise.Supervisor // every background loop
+	lateDispatches atomic.Int64          // emergency dispatches not received in time, as last counted
 }
 
-func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c *coordinator, err error) {
+// startCoordinator starts everything serve runs, its background loops
+// under one supervisor that lives until close. On failure it returns the
+// real error, having stopped whatever it had started.
+func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (*coordinator, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	c = &coordinator{cfg: cfg, log: log, clock: tocsin.SystemClock{}, regions: region.Default(), metrics: httpapi.NewMetrics()}
-	defer func() {
-		if err != nil {
-			c.close()
-		}
-	}()
-	if c.keys, err = loadKeys(cfg.Data, cfg.JWTKey); err != nil {
+	c := &coordinator{cfg: cfg, log: log, clock: tocsin.SystemClock{}, regions: region.Default(), metrics: metrics.New()}
+	c.loopCtx, c.stopLoops = context.WithCancel(context.WithoutCancel(ctx))
+	c.loops = &supervise.Supervisor{Log: log, OnUp: c.metrics.LoopUp, OnRestart: c.metrics.LoopRestarted}
+	if err := c.start(ctx); err != nil {
+		c.close()
 		return nil, err
+	}
+	return c, nil
+}
+
+func (c *coordinator) start(ctx context.Context) error {
+	cfg, log := c.cfg, c.log
+	var err error
+	if c.keys, err = loadKeys(cfg.Data, cfg.JWTKey); err != nil {
+		return err
 	}
 	cal, err := calendar.Load(cfg.Calendars)
 	if err != nil {
-		return nil, fmt.Errorf("calendars: %w", err)
+		return fmt.Errorf("calendars: %w", err)
 	}
 	log.Info("calendars loaded", slog.Any("years", cal.Years()))
 	if !cfg.Now.IsZero() {
@@ -75,14 +88,14 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c
 		log.Info("demo clock set", slog.Time("now", cfg.Now))
 	}
 	if c.store, err = boltstore.Open(filepath.Join(cfg.Data, "tocsin.db"), c.regions, log); err != nil {
-		return nil, err
+		return err
 	}
 	c.service = &tocsin.Service{
 		Store: c.store, Calendar: cal, Regions: c.regions, Clock: c.clock,
 		PostHocWorkingDays: cfg.PostHocDays,
 	}
 	if err := c.startNATS(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	c.api = &httpapi.Server{
 		Service:   c.service,
@@ -101,27 +114,26 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (c
 		LastSeen: c.dispatcher.LastSeen, Log: log, Demo: cfg.Demo,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.registerGauges()
 	if c.listener, err = net.Listen("tcp", cfg.HTTP); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+		return fmt.Errorf("HTTP address %s: %w (is another tocsin or server using it?)", cfg.HTTP, err)
 	}
 	c.httpAddr = c.listener.Addr().String()
 
-	c.goWork(func() {
-		if err := c.dispatcher.Run(ctx); err != nil && ctx.Err() == nil {
-			log.Error("dispatcher stopped", slog.Any("error", err))
-		}
-	})
+	c.dispatcher.Start(c.loopCtx, c.loops)
 	sched := &schedule.Scheduler{
 		Service: c.service, Log: log, LateAfter: cfg.LateAfter,
-		OnRelease: func(n int) { c.metrics.Add("tocsin_releases_total", "Scheduled broadcasts released.", float64(n)) },
+		OnRelease: c.metrics.Released,
 		OnLate:    func(n int) { c.lateDispatches.Store(int64(n)) },
 	}
-	c.goWork(func() { sched.Run(ctx) })
-	c.goWork(func() { c.purgeDaily(ctx) })
-	return c, nil
+	c.loops.Go(c.loopCtx, "scheduler", func(ctx context.Context) error { sched.Run(ctx); return nil })
+	c.loops.Go(c.loopCtx, "retention-purge", c.purgeDaily)
+	if c.embedded != nil {
+		c.loops.Go(c.loopCtx, "nats-jetstream", c.embedded.KeepJetStream)
+	}
+	return nil
 }
 
 // Purge applies the retention policy now.
@@ -131,7 +143,7 @@ func (c *coordinator) Purge(ctx context.Context, dryRun bool) (string, []tocsin.
 }
 
 // purgeDaily purges at start and then once a day.
-func (c *coordinator) purgeDaily(ctx context.Context) {
+func (c *coordinator) purgeDaily(ctx context.Context) error {
 	for {
 		purged, err := c.service.Purge(ctx, c.cfg.Retention, false)
 		switch {
@@ -142,7 +154,7 @@ func (c *coordinator) purgeDaily(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(24 * time.Hour):
 		}
 	}
@@ -158,7 +170,7 @@ func (c *coordinator) startNATS(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c.embedded, err = natsbus.StartEmbedded(filepath.Join(c.cfg.Data, "nats"), c.cfg.NATSListen, users, c.log)
+		c.embedded, err = natsbus.StartEmbedded(filepath.Join(c.cfg.Data, "nats"), c.cfg.NATSListen, users, natsLogger(c.log, c.cfg.NATSDebug))
 		if err != nil {
 			return err
 		}
@@ -173,11 +185,17 @@ func (c *coordinator) startNATS(ctx context.Context) error {
 	}
 	c.bus = bus
 	c.dispatcher = natsbus.NewDispatcher(bus, c.service, c.log)
-	c.dispatcher.OnPublished = func(n int) {
-		c.metrics.Add("tocsin_dispatches_published_total", "Dispatches acknowledged by JetStream.", float64(n))
-	}
-	c.dispatcher.OnReceipt = func(provider string, status tocsin.DeliveryStatus) {
-		c.metrics.Add("tocsin_receipts_total", "Receipts applied, by provider and status.", 1, "provider", provider, "status", string(status))
+	c.dispatcher.Hooks = natsbus.Hooks{
+		Published: func(provider string, sinceDurable time.Duration) {
+			c.metrics.Published(1)
+			if sinceDurable > 0 {
+				c.metrics.ObservePublished(provider, sinceDurable)
+			}
+		},
+		Receipt:      c.metrics.Receipt,
+		Received:     c.metrics.ObserveReceived,
+		DuplicateAck: c.metrics.DuplicateAck,
+		DeadLetter:   c.metrics.DeadLetter,
 	}
 	c.service.Published = c.dispatcher.Kick
 	c.registry = &natsbus.Registry{Service: c.service, Bus: bus, Embedded: c.embedded, URL: c.natsURL}
@@ -199,35 +217,24 @@ func (c *coordinator) startNATS(ctx context.Context) error {
 	return nil
 }
 
-func (c *coordinator) goWork(fn func()) {
-	c.workers.Add(1)
-	go func() {
-		defer c.workers.Done()
-		fn()
-	}()
-}
-
 func (c *coordinator) registerGauges() {
-	c.metrics.Gauge("tocsin_outbox_backlog", "Dispatches committed but not yet acknowledged by JetStream.", func() map[string]float64 {
+	c.metrics.SetOutboxBacklog(func() float64 {
 		n := 0
 		_ = c.store.View(context.Background(), func(tx tocsin.ReadTx) error {
 			var err error
 			n, err = tx.OutboxLen()
 			return err
 		})
-		return map[string]float64{"": float64(n)}
+		return float64(n)
 	})
-	c.metrics.Gauge("tocsin_emergency_dispatches_late", "Emergency dispatches a provider has not received within --emergency-deadline.", func() map[string]float64 {
-		return map[string]float64{"": float64(c.lateDispatches.Load())}
-	})
-	c.metrics.Gauge("tocsin_nats_connected", "1 while the coordinator is connected to NATS.", func() map[string]float64 {
-		v := 0.0
+	c.metrics.SetEmergencyLate(func() float64 { return float64(c.lateDispatches.Load()) })
+	c.metrics.SetNATSConnected(func() float64 {
 		if c.bus.Connected() {
-			v = 1
+			return 1
 		}
-		return map[string]float64{"": v}
+		return 0
 	})
-	c.metrics.Gauge("tocsin_provider_last_seen_seconds", "Seconds since each provider was last seen pulling or reporting.", func() map[string]float64 {
+	c.metrics.SetProviderLastSeen(func() map[string]float64 {
 		out := map[string]float64{}
 		var providers []*tocsin.Provider
 		_ = c.store.View(context.Background(), func(tx tocsin.ReadTx) error {
@@ -237,28 +244,56 @@ func (c *coordinator) registerGauges() {
 		})
 		for _, p := range providers {
 			if t, ok := c.dispatcher.LastSeen(p.ID); ok {
-				out[httpapi.Label("provider", p.ID)] = time.Since(t).Seconds()
+				out[p.ID] = time.Since(t).Seconds()
 			}
 		}
 		return out
 	})
+	c.metrics.SetOutboxOldestAge(func() float64 {
+		age, _, _ := c.dispatcher.OldestOutbox(context.Background())
+		return age.Seconds()
+	})
+	c.metrics.SetRelayLastProgress(func() float64 { return time.Since(c.dispatcher.RelayLastProgress()).Seconds() })
+	c.metrics.SetReceiptLag(func() float64 { return c.dispatcher.ReceiptLag().Seconds() })
+	c.metrics.SetStoreWritable(func() float64 {
+		if c.store.Writable() != nil {
+			return 0
+		}
+		return 1
+	})
+	c.metrics.SetReady(func() float64 {
+		if len(c.ready(context.Background()).Reasons) > 0 {
+			return 0
+		}
+		return 1
+	})
 }
 
-func (c *coordinator) ready(ctx context.Context) (map[string]any, error) {
-	details := map[string]any{"nats_url": c.natsURL}
-	err := c.store.View(ctx, func(tx tocsin.ReadTx) error {
-		n, err := tx.OutboxLen()
-		details["outbox_backlog"] = n
-		return err
-	})
-	if err != nil {
-		return details, err
+// ready tells /readyz the truth: any supervised loop down, NATS away,
+// the outbox not moving, receipts lagging or the store unwritable makes
+// Tocsin unready, with the reasons.
+func (c *coordinator) ready(ctx context.Context) httpapi.Readiness {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	r := httpapi.Readiness{Details: map[string]any{"nats_url": c.natsURL}}
+	r.Reasons = append(r.Reasons, c.loops.Down()...)
+	r.Reasons = append(r.Reasons, c.dispatcher.Problems(ctx)...)
+	if c.embedded != nil {
+		if err := c.embedded.JetStreamOn(); err != nil {
+			r.Reasons = append(r.Reasons, err.Error())
+		}
 	}
-	details["nats_connected"] = c.bus.Connected()
-	details["dispatch_ready"] = c.dispatcher.Ready()
-	// Filing goes on while NATS is away (the outbox holds dispatches), so
-	// NATS state is reported but does not make us unready.
-	return details, nil
+	if err := c.store.Writable(); err != nil {
+		r.Reasons = append(r.Reasons, tocsin.ErrorMessage(err))
+	}
+	if age, n, err := c.dispatcher.OldestOutbox(ctx); err == nil {
+		r.Details["outbox_backlog"] = n
+		r.Details["outbox_oldest_seconds"] = age.Seconds()
+	}
+	r.Details["nats_connected"] = c.bus.Connected()
+	r.Details["dispatch_ready"] = c.dispatcher.Ready()
+	r.Details["receipt_lag_seconds"] = c.dispatcher.ReceiptLag().Seconds()
+	return r
 }
 
 // serve answers HTTP until ctx ends, then drains in-flight requests.
@@ -272,6 +307,7 @@ func (c *coordinator) serve(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(c.web.CloseStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(c.listener) }()
 	c.log.Info("serving", slog.String("http", c.httpAddr), slog.String("nats", c.natsURL), slog.String("data", c.cfg.Data))
@@ -281,7 +317,7 @@ func (c *coordinator) serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	c.log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("http shutdown: %w", err)
@@ -296,10 +332,11 @@ func (c *coordinator) handler() http.Handler {
 	return h
 }
 
-// close stops everything in reverse order of start. The start context
-// must already be cancelled, so the background loops are ending.
+// close stops everything in reverse order of start, whatever of it was
+// started, and returns once every background loop has ended.
 func (c *coordinator) close() {
-	c.workers.Wait()
+	c.stopLoops()
+	c.loops.Wait()
 	if c.bus != nil {
 		c.bus.Close()
 	}

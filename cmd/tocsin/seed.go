@@ -5,12 +5,16 @@ import (
 
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tocsin-dev/tocsin/internal/auth"
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
@@ -40,7 +44,7 @@ func (c *coordinator) seedFile(ctx context.Context, path string) error {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return fmt.Errorf("seed %s: %w", path, err)
 	}
-	creds, err := c.apply(ctx, s)
+	creds, err := c.apply(ctx, s, nil)
 	if err != nil {
 		return err
 	}
@@ -53,9 +57,10 @@ func (c *coordinator) seedFile(ctx context.Context, path string) error {
 
 // apply creates or updates everything in s. Passwords are hashed only for
 // accounts that do not exist yet, so restarts stay fast and keep any
-// password changed since. Providers get fresh NATS credentials, returned
-// by provider id.
-func (c *coordinator) apply(ctx context.Context, s seed) (map[string]natsbus.Credentials, error) {
+// password changed since. A provider in keep (credentials checked against
+// the store) keeps them; every other provider gets fresh NATS credentials.
+// It returns every provider's credentials, by provider id.
+func (c *coordinator) apply(ctx context.Context, s seed, keep map[string]natsbus.Credentials) (map[string]natsbus.Credentials, error) {
 	now := c.clock.Now()
 	for _, o := range s.Organisations {
 		o.CreatedAt = now
@@ -73,6 +78,21 @@ func (c *coordinator) apply(ctx context.Context, s seed) (map[string]natsbus.Cre
 	}
 	creds := map[string]natsbus.Credentials{}
 	for _, p := range s.Providers {
+		if cr, ok := keep[p.ID]; ok {
+			// PutProvider keeps the stored login when p carries none, so
+			// the name and regions are updated and the password stands.
+			if err := c.service.PutProvider(ctx, p); err != nil {
+				return nil, fmt.Errorf("seed provider %s: %w", p.ID, err)
+			}
+			ensure, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := c.registry.Bus.EnsureProviderConsumer(ensure, p.ID)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("seed provider %s: %w", p.ID, err)
+			}
+			creds[p.ID] = cr
+			continue
+		}
 		cr, err := c.registry.Register(ctx, p)
 		if err != nil {
 			return nil, fmt.Errorf("seed provider %s: %w", p.ID, err)
@@ -80,6 +100,54 @@ func (c *coordinator) apply(ctx context.Context, s seed) (map[string]natsbus.Cre
 		creds[p.ID] = cr
 	}
 	return creds, nil
+}
+
+// keptCredentials reads the demo providers' credentials a previous run
+// wrote to path and returns those that still open their provider's NATS
+// login, with this run's URL. Reusing them lets reference providers
+// started by hand (--no-simulators) ride out a demo restart; re-keying
+// them would cut every one off with "authorization violation". Anything
+// unreadable or no longer matching is left out, and so re-registered.
+func (c *coordinator) keptCredentials(ctx context.Context, path string, providers []tocsin.Provider) map[string]natsbus.Credentials {
+	keep := map[string]natsbus.Credentials{}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return keep
+	}
+	var old map[string]natsbus.Credentials
+	if err == nil {
+		err = json.Unmarshal(data, &old)
+	}
+	if err != nil {
+		c.log.Warn("demo provider credentials unreadable; registering the providers afresh", slog.String("path", path), slog.Any("error", err))
+		return keep
+	}
+	for _, p := range providers {
+		cr, ok := old[p.ID]
+		if !ok || cr.Password == "" {
+			continue
+		}
+		var stored *tocsin.Provider
+		err := c.store.View(ctx, func(tx tocsin.ReadTx) error {
+			var err error
+			stored, err = tx.Provider(p.ID)
+			return err
+		})
+		if err != nil || stored.NATSPasswordHash == "" || stored.NATSUser != cr.User ||
+			bcrypt.CompareHashAndPassword([]byte(stored.NATSPasswordHash), []byte(cr.Password)) != nil {
+			c.log.Info("demo provider credentials no longer match; re-registering", slog.String("provider", p.ID))
+			continue
+		}
+		// Rebuilt rather than copied, so that the URL (the NATS listen
+		// address may differ from last run) and the names are this run's.
+		keep[p.ID] = natsbus.Credentials{
+			Provider: p.ID, URL: c.registry.URL, User: stored.NATSUser, Password: cr.Password,
+			Account: natsbus.ProviderAccount(p.ID), Stream: natsbus.DispatchStream, Consumer: p.ID,
+			DispatchSubject: natsbus.DispatchSubject(p.ID), ReceiptSubject: natsbus.ReceiptSubject(p.ID),
+			ReceiptStream: natsbus.ReceiptStream,
+		}
+	}
+	return keep
 }
 
 func (c *coordinator) hasAccount(ctx context.Context, username string) bool {
@@ -134,7 +202,8 @@ const demoTokenTTL = 30 * 24 * time.Hour
 // what a newcomer needs.
 func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
 	dir := demoDirectory()
-	creds, err := c.apply(ctx, dir)
+	credsPath := filepath.Join(c.cfg.Data, "demo-providers.json")
+	creds, err := c.apply(ctx, dir, c.keptCredentials(ctx, credsPath, dir.Providers))
 	if err != nil {
 		return err
 	}
@@ -163,7 +232,7 @@ func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	credsPath := filepath.Join(c.cfg.Data, "demo-providers.json")
+	// 0600: the file holds the providers' passwords.
 	if err := atomicfile.Write(credsPath, append(credsData, '\n'), 0o600); err != nil {
 		return fmt.Errorf("demo providers: %w", err)
 	}
@@ -179,16 +248,13 @@ func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
 // startSimulator runs the reference provider in process with cr.
 func (c *coordinator) startSimulator(ctx context.Context, cr natsbus.Credentials) {
 	log := c.log.With(slog.String("simulator", cr.Provider))
-	c.goWork(func() {
+	c.loops.Go(c.loopCtx, "simulator-"+cr.Provider, func(ctx context.Context) error {
 		client, err := provider.Connect(ctx, provider.Config{URL: cr.URL, ID: cr.Provider, User: cr.User, Password: cr.Password, Log: log})
 		if err != nil {
-			log.Error("simulator could not connect", slog.Any("error", err))
-			return
+			return fmt.Errorf("simulator %s: connect: %w", cr.Provider, err)
 		}
 		defer client.Close()
-		if err := client.Run(ctx, provider.DefaultSimulation.Handle); err != nil && ctx.Err() == nil {
-			log.Error("simulator stopped", slog.Any("error", err))
-		}
+		return client.Run(ctx, provider.DefaultSimulation.Handle)
 	})
 }
 

@@ -25,6 +25,7 @@ type serveConfig struct {
 	PostHocDays int
 	LogLevel    slog.Level
 	LogJSON     bool
+	NATSDebug   bool // the embedded nats-server's notices, debug and trace lines too
 
 	NATSListen   string
 	NATSURL      string
@@ -63,6 +64,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	retention := fs.String("retention", envOr(getenv, "TOCSIN_RETENTION", tocsin.DefaultRetention.String()), "how long finished broadcasts are kept: days (180d) or months (6mo), at least five months")
 	logLevel := fs.String("log-level", envOr(getenv, "TOCSIN_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.BoolVar(&cfg.LogJSON, "log-json", getenv("TOCSIN_LOG_JSON") != "", "log as JSON lines")
+	fs.BoolVar(&cfg.NATSDebug, "nats-debug", false, "log the embedded NATS server's notices, debug and trace lines (by default only its warnings and errors)")
 	var now string
 	if demo {
 		fs.StringVar(&now, "now", "", "start the demo clock at this RFC 3339 time")
@@ -99,12 +101,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
-	if cfg.LogJSON {
-		handler = slog.NewJSONHandler(stderr, opts)
-	}
-	log := slog.New(handler)
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogJSON)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -1,7 +1,9 @@
 // Package boltstore keeps Tocsin's state in one bbolt file. Every change is
 // one fsynced transaction; concurrent changes are committed together (group
 // commit), so many filings share one fsync without any of them waiting for a
-// timer.
+// timer. A commit the disk refuses (full, read-only, I/O error) fails whole
+// with an unavailable error; Writable tells readiness, and the store
+// recovers by itself once the disk does (health.go).
 package boltstore
 
 import (
@@ -50,7 +52,15 @@ const maxBatch = 256
 
 // DB is the bbolt-backed Store.
 type DB struct {
-	bolt    *bolt.DB
+	// bmu guards bolt and readOnly. The writer replaces the handle when
+	// bbolt has left it unusable (see reopen in health.go) and is the only
+	// one to change them, so it reads them without the lock; Views hold it
+	// shared.
+	bmu      sync.RWMutex
+	bolt     *bolt.DB // nil if the file could not be opened again
+	readOnly bool     // bolt is a read-only stand-in until a reopen for writing works
+
+	path    string
 	regions tocsin.Regions
 	log     *slog.Logger
 
@@ -63,6 +73,18 @@ type DB struct {
 
 	laterMu sync.Mutex // guards later; taken inside mu, never the other way
 	later   []*commit  // UpdateLater work for the next commit
+
+	healthMu sync.Mutex // guards health; taken alone
+	health   health
+
+	// unsealed is set when a commit became visible without a confirmed
+	// fsync; the writer seals before anything else (see health.go). Only
+	// the writer goroutine touches it.
+	unsealed bool
+
+	sick      chan struct{} // wakes the probe when the store turns unwritable
+	quit      chan struct{} // closed by Close to stop the probe
+	probeDone chan struct{} // closed when the probe has exited
 }
 
 // ErrClosed is returned by Update on a closed store (during shutdown, so
@@ -80,11 +102,7 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        time.Second,
-		NoFreelistSync: true, // rebuilt on open; halves the pages each commit writes
-		FreelistType:   bolt.FreelistMapType,
-	})
+	b, err := bolt.Open(path, 0o600, boltOptions(false))
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: locked by another process (is tocsin already running on this data folder?)", path)
 	}
@@ -104,12 +122,26 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db := &DB{
-		bolt: b, regions: regions, log: log,
-		commits: make(chan *commit, maxBatch),
-		stopped: make(chan struct{}),
+		bolt: b, path: path, regions: regions, log: log,
+		commits:   make(chan *commit, maxBatch),
+		stopped:   make(chan struct{}),
+		sick:      make(chan struct{}, 1),
+		quit:      make(chan struct{}),
+		probeDone: make(chan struct{}),
 	}
 	go db.commitLoop()
+	go db.probeLoop()
 	return db, nil
+}
+
+// boltOptions are the options the store opens its file with.
+func boltOptions(readOnly bool) *bolt.Options {
+	return &bolt.Options{
+		Timeout:        time.Second,
+		NoFreelistSync: true, // rebuilt on open; halves the pages each commit writes
+		FreelistType:   bolt.FreelistMapType,
+		ReadOnly:       readOnly,
+	}
 }
 
 // Close waits for queued Updates to commit, then closes the file. Updates
@@ -123,7 +155,9 @@ func (db *DB) Close() error {
 	db.closed = true
 	close(db.commits)
 	db.mu.Unlock()
+	close(db.quit) // a probe waiting on the writer still gets its answer
 	<-db.stopped
+	<-db.probeDone
 	return db.compactAndClose()
 }
 
@@ -134,7 +168,13 @@ func (db *DB) Close() error {
 // records. A graceful stop is the cheap moment to drop them; the copy is
 // renamed into place only once synced, so a crash midway loses nothing.
 func (db *DB) compactAndClose() error {
-	path := db.bolt.Path()
+	if db.bolt == nil {
+		return nil // lost in a failed reopen; nothing is open
+	}
+	if db.readOnly {
+		return db.bolt.Close() // cannot write, so cannot compact
+	}
+	path := db.path
 	tmp := path + ".compact"
 	_ = os.Remove(tmp)
 	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
@@ -163,16 +203,27 @@ func (db *DB) compactAndClose() error {
 }
 
 // Path is the file the store lives in.
-func (db *DB) Path() string { return db.bolt.Path() }
+func (db *DB) Path() string { return db.path }
 
 // View runs fn on a consistent read-only snapshot.
 func (db *DB) View(ctx context.Context, fn func(tocsin.ReadTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.View(func(btx *bolt.Tx) error {
+	db.bmu.RLock()
+	defer db.bmu.RUnlock()
+	if db.bolt == nil {
+		return errUnopened
+	}
+	err := db.bolt.View(func(btx *bolt.Tx) error {
 		return fn(&tx{btx: btx, regions: db.regions, written: map[string]string{}})
 	})
+	if errors.Is(err, bolt.ErrInvalidMapping) {
+		// A failed commit left bbolt unmapped; the writer is reopening it.
+		return &tocsin.Error{Code: tocsin.CodeUnavailable, Op: "boltstore: view",
+			Message: "the store is being reopened after a disk error; try again shortly", Err: err}
+	}
+	return err
 }
 
 // Update runs fn in a read-write transaction and returns once it is fsynced.
@@ -276,13 +327,29 @@ func (db *DB) commitLoop() {
 // commitBatch runs the batch in one transaction. An Update whose fn fails
 // is answered with its error and the transaction is redone without it, so
 // the others see exactly the state they would have seen had it run alone
-// and failed.
+// and failed. If bbolt cannot commit (full disk, I/O error, read-only file
+// system) the whole batch is answered with an unavailable error and none
+// of it is kept (see health.go).
 func (db *DB) commitBatch(batch []*commit) {
+	if db.bolt == nil || db.readOnly {
+		if err := db.reopen(); err != nil {
+			db.markDown("reopen", err)
+			answer(batch, writeFailure("reopen", err))
+			return
+		}
+	}
+	if db.unsealed {
+		if err := db.seal(); err != nil {
+			answer(batch, err)
+			return
+		}
+	}
 	pending := batch
 	for len(pending) > 0 {
 		btx, err := db.bolt.Begin(true)
 		if err != nil {
-			answer(pending, fmt.Errorf("begin transaction: %w", err))
+			db.markDown("begin", err)
+			answer(pending, writeFailure("begin transaction", err))
 			return
 		}
 		t := &tx{btx: btx, regions: db.regions, written: map[string]string{}}
@@ -299,11 +366,13 @@ func (db *DB) commitBatch(batch []*commit) {
 			pending = append(pending[:failed:failed], pending[failed+1:]...)
 			continue
 		}
+		id := btx.ID()
 		if err := btx.Commit(); err != nil {
-			db.log.Error("commit failed", slog.Any("error", err), slog.Int("batch", len(pending)))
-			answer(pending, fmt.Errorf("commit: %w", err))
+			db.log.Debug("commit failed", slog.Any("error", err), slog.Int("batch", len(pending))) // markDown logs an outage once
+			answer(pending, db.commitFailed(id, err))
 			return
 		}
+		db.markCommitted()
 		answer(pending, nil)
 		return
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/boltstore"
 	"github.com/tocsin-dev/tocsin/internal/calendar"
 	"github.com/tocsin-dev/tocsin/internal/httpapi"
+	"github.com/tocsin-dev/tocsin/internal/metrics"
 	"github.com/tocsin-dev/tocsin/internal/region"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
@@ -114,15 +115,18 @@ func newTestAPI(t *testing.T) *testAPI {
 		Regions:  regions,
 		Days:     calendarDays{cal},
 		Log:      log,
-		Metrics:  httpapi.NewMetrics(),
-		Ready: func(ctx context.Context) (map[string]any, error) {
+		Metrics:  metrics.New(),
+		Ready: func(ctx context.Context) httpapi.Readiness {
 			details := map[string]any{}
 			err := store.View(ctx, func(tx tocsin.ReadTx) error {
 				n, err := tx.OutboxLen()
 				details["outbox_backlog"] = n
 				return err
 			})
-			return details, err
+			if err != nil {
+				return httpapi.Readiness{Reasons: []string{err.Error()}}
+			}
+			return httpapi.Readiness{Details: details}
 		},
 		Passwords: auth.HashPassword,
 	}
@@ -1497,8 +1501,9 @@ func TestProbesAndDocs(t *testing.T) {
 		}
 		for _, want := range []string{
 			"# TYPE tocsin_http_requests_total counter",
-			`tocsin_http_requests_total{method="GET",code="200"}`,
-			`tocsin_http_requests_total{method="POST",code="201"} 1`,
+			`tocsin_http_requests_total{code="200",method="GET"}`,
+			`tocsin_http_requests_total{code="201",method="POST"} 1`,
+			`tocsin_filing_durable_seconds_count{kind="emergency"} 1`,
 			`tocsin_filings_total{kind="emergency"} 1`,
 			`tocsin_filings_refused_total{code="too_late"} 1`,
 		} {

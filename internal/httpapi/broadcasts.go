@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -66,6 +67,7 @@ func (s *Server) fileBroadcast(w http.ResponseWriter, r *http.Request) error {
 // fileWith files a broadcast, or with references a correction of that
 // broadcast.
 func (s *Server) fileWith(w http.ResponseWriter, r *http.Request, references string) error {
+	received := time.Now() // the filing's durability is timed from here to its commit
 	key := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
 	if len(key) > MaxIdempotencyKey {
 		return tocsin.Errorf(tocsin.CodeInvalid, "Idempotency-Key is longer than %d characters", MaxIdempotencyKey)
@@ -82,14 +84,15 @@ func (s *Server) fileWith(w http.ResponseWriter, r *http.Request, references str
 		b, replayed, err = s.Service.FileUpdate(r.Context(), actor(r), references, f, key)
 	}
 	if err != nil {
-		if s.Metrics != nil {
-			s.Metrics.Refused(tocsin.ErrorCode(err))
-		}
+		s.Metrics.Refused(tocsin.ErrorCode(err))
 		return err
 	}
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
-	} else if s.Metrics != nil {
+	} else {
+		// File returns once its transaction is committed, and bbolt
+		// commits with an fsync: the filing is durable now.
+		s.Metrics.ObserveFilingDurable(b.IsEmergency(), time.Since(received))
 		s.Metrics.Filed(b.IsEmergency())
 	}
 	w.Header().Set("Location", "/api/v1/broadcasts/"+b.ID)

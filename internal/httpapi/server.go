@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tocsin-dev/tocsin/internal/cap"
+	"github.com/tocsin-dev/tocsin/internal/metrics"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
@@ -39,10 +40,10 @@ type Server struct {
 	// Purger applies the retention policy on demand.
 	Purger  Purger
 	Log     *slog.Logger
-	Metrics *Metrics
-	// Ready reports whether the coordinator can take work, with details
-	// (outbox backlog, NATS state) shown on /readyz.
-	Ready func(ctx context.Context) (map[string]any, error)
+	Metrics *metrics.Metrics // nil records nothing and serves no /metrics
+	// Ready reports whether the coordinator can do its job, shown on
+	// /readyz.
+	Ready func(ctx context.Context) Readiness
 	// Passwords hashes a new account's password.
 	Passwords func(password string) (string, error)
 }
@@ -100,30 +101,55 @@ func (s *Server) Handler() chi.Router {
 	})
 	r.Get("/readyz", s.readyz)
 	if s.Metrics != nil {
-		r.Get("/metrics", s.Metrics.ServeHTTP)
+		r.Method(http.MethodGet, "/metrics", s.Metrics.Handler())
 	}
 	r.Get(cap.FeedPath, s.handle(s.alertFeed))
 	r.Mount("/api/v1", s.Routes())
 	return r
 }
 
+// Readiness is what /readyz answers: any reason makes Tocsin unready
+// (503 "degraded"); warnings name what will stop it soon, without
+// stopping it now.
+type Readiness struct {
+	Reasons  []string
+	Warnings []Warning
+	// Details are shown beside them (outbox backlog, NATS URL, ...).
+	Details map[string]any
+}
+
+// Warning is trouble ahead, such as a missing calendar year.
+type Warning struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Year and FirstRefused, for a missing calendar: the year, and the
+	// first filing date that will be refused for want of it.
+	Year         int    `json:"year,omitempty"`
+	FirstRefused string `json:"first_refused,omitempty"`
+}
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	details := map[string]any{}
-	var err error
+	var ready Readiness
 	if s.Ready != nil {
-		details, err = s.Ready(r.Context())
+		ready = s.Ready(r.Context())
 	}
-	if details == nil {
-		details = map[string]any{}
+	body := map[string]any{}
+	for k, v := range ready.Details {
+		body[k] = v
 	}
-	if err != nil {
-		details["status"] = "unavailable"
-		details["error"] = err.Error()
-		writeJSON(w, http.StatusServiceUnavailable, details)
+	body["status"], body["reasons"], body["warnings"] = "ready", []string{}, []Warning{}
+	if ready.Reasons != nil {
+		body["reasons"] = ready.Reasons
+	}
+	if ready.Warnings != nil {
+		body["warnings"] = ready.Warnings
+	}
+	if len(ready.Reasons) > 0 {
+		body["status"] = "degraded"
+		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
-	details["status"] = "ready"
-	writeJSON(w, http.StatusOK, details)
+	writeJSON(w, http.StatusOK, body)
 }
 
 // Context keys are unexported types so no other package can collide.
@@ -200,9 +226,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		elapsed := time.Since(start)
-		if s.Metrics != nil {
-			s.Metrics.ObserveRequest(r.Method, rec.status, elapsed)
-		}
+		s.Metrics.ObserveRequest(r.Method, rec.status, elapsed)
 		level := slog.LevelInfo
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			level = slog.LevelDebug

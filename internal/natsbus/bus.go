@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,6 +27,22 @@ const (
 	// letter and the provider's progress is marked failed.
 	maxDeliver = 10
 	ackWait    = 30 * time.Second
+
+	// publishAckWait bounds the wait for each publish's acknowledgement; an
+	// unacknowledged publish is retried with the same Nats-Msg-Id.
+	publishAckWait = 5 * time.Second
+	// requestTimeout bounds every JetStream API request that has no
+	// deadline of its own.
+	requestTimeout = 5 * time.Second
+)
+
+// Dead letters: JetStream announces a dispatch that exhausted its
+// deliveries with an advisory. Core NATS would lose the ones sent while
+// the coordinator was away, so a stream keeps them until it has read them.
+const (
+	DeadLetterStream   = "TOCSIN_DEAD_LETTERS"
+	DeadLetterConsumer = "tocsin-coordinator"
+	deadLetterSubject  = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + DispatchStream + ".*"
 )
 
 // Headers on every dispatch, beside Nats-Msg-Id.
@@ -40,6 +57,9 @@ type Bus struct {
 	js       jetstream.JetStream
 	log      *slog.Logger
 	replicas int
+
+	mu        sync.Mutex
+	downSince time.Time // guarded by mu: when the connection went down, zero while up
 }
 
 // Connect connects to NATS as the coordinator. It keeps reconnecting for
@@ -48,28 +68,76 @@ func Connect(url string, log *slog.Logger, replicas int, opts ...nats.Option) (*
 	if replicas < 1 {
 		replicas = 1
 	}
+	b := &Bus{log: log, replicas: replicas, downSince: time.Now()}
 	opts = append([]nats.Option{
 		nats.Name("tocsin-coordinator"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
+		nats.ConnectHandler(func(*nats.Conn) { b.setDown(false) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.setDown(true)
 			if err != nil {
 				log.Warn("nats disconnected", slog.Any("error", err))
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", slog.String("url", nc.ConnectedUrlRedacted())) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.setDown(false)
+			log.Info("nats reconnected", slog.String("url", nc.ConnectedUrlRedacted()))
+		}),
 	}, opts...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("nats: connect %s: %w", url, err)
 	}
-	js, err := jetstream.New(nc)
+	if nc.IsConnected() {
+		b.setDown(false)
+	}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncTimeout(publishAckWait),
+		jetstream.WithDefaultTimeout(requestTimeout),
+	)
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("nats: jetstream: %w", err)
 	}
-	return &Bus{nc: nc, js: js, log: log, replicas: replicas}, nil
+	b.nc, b.js = nc, js
+	return b, nil
+}
+
+func (b *Bus) setDown(down bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case !down:
+		b.downSince = time.Time{}
+	case b.downSince.IsZero():
+		b.downSince = time.Now()
+	}
+}
+
+// DownSince is when the connection went down; zero while it is up.
+func (b *Bus) DownSince() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.nc != nil && b.nc.IsConnected() {
+		return time.Time{}
+	}
+	if b.downSince.IsZero() {
+		return time.Now()
+	}
+	return b.downSince
+}
+
+// CheckJetStream asks JetStream for the account's summary: an answer
+// means the JetStream API is serving this account.
+func (b *Bus) CheckJetStream(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := b.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("nats: jetstream not answering: %w", err)
+	}
+	return nil
 }
 
 // Close drains and closes the connection.
@@ -112,6 +180,29 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("nats: receipt consumer: %w", err)
+	}
+	return nil
+}
+
+// EnsureDeadLetters creates or updates the stream that keeps
+// max-deliveries advisories and the coordinator's consumer of it.
+func (b *Bus) EnsureDeadLetters(ctx context.Context) error {
+	_, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: DeadLetterStream, Subjects: []string{deadLetterSubject},
+		Description: "JetStream's advisories of dispatches that exhausted their deliveries",
+		Storage:     jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
+		MaxAge: streamMaxAge, Replicas: b.replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("nats: stream %s: %w", DeadLetterStream, err)
+	}
+	_, err = b.js.CreateOrUpdateConsumer(ctx, DeadLetterStream, jetstream.ConsumerConfig{
+		Durable: DeadLetterConsumer, Description: "The coordinator's dead-letter reader",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait, MaxDeliver: -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy, Replicas: b.replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("nats: dead-letter consumer: %w", err)
 	}
 	return nil
 }

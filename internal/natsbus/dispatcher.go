@@ -1,6 +1,7 @@
 package natsbus
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,41 +15,108 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tocsin-dev/tocsin/internal/supervise"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
-// relayBatch is how many outbox messages one round publishes before it
-// waits for their acknowledgements together.
-const relayBatch = 512
+const (
+	// relayBatch is how many outbox messages one round publishes before
+	// it waits for their acknowledgements together.
+	relayBatch = 512
+	// receiptBatch bounds how many receipts share one transaction.
+	receiptBatch = 512
+	// setupTimeout bounds creating the streams and consumers a loop needs.
+	setupTimeout = 15 * time.Second
+	// resetupAfter is how long publishing may fail before the relay
+	// recreates the streams and consumers, in case they are gone.
+	resetupAfter = 3 * time.Second
+)
+
+// Thresholds past which the dispatcher is not doing its job, for readiness.
+const (
+	OutboxStallAfter  = 5 * time.Second
+	RelayFailingAfter = 2 * time.Second
+	ReceiptLagAfter   = 10 * time.Second
+	NATSDownAfter     = time.Second
+)
+
+// Loop names, as logs, metrics and readiness show them.
+const (
+	LoopRelay       = "dispatch-relay"
+	LoopReceipts    = "receipts"
+	LoopDeadLetters = "dead-letters"
+	LoopReconcile   = "dead-letter-reconcile"
+	LoopActivity    = "provider-activity"
+)
+
+// Hooks tell metrics what the dispatcher does; any may be nil.
+type Hooks struct {
+	// Published is told of each dispatch JetStream acknowledged, with the
+	// time since it became durable (zero when unknown).
+	Published func(provider string, sinceDurable time.Duration)
+	// Receipt is told of each receipt applied.
+	Receipt func(provider string, status tocsin.DeliveryStatus)
+	// Received is told of a provider's first receipt for a dispatch, with
+	// the time since it was queued.
+	Received func(provider string, sinceQueued time.Duration)
+	// DuplicateAck is told when JetStream took a new dispatch for an
+	// earlier, different message.
+	DuplicateAck func()
+	// DeadLetter is told when a provider's dispatch is given up.
+	DeadLetter func(provider string)
+}
 
 // Dispatcher moves work between the store and JetStream: it publishes the
 // outbox, applies receipts, turns dead letters into visible failures and
-// watches providers' activity.
+// watches providers' activity. Each of those is a loop run under a
+// supervisor (Start), so none can stop for good while Tocsin serves.
 type Dispatcher struct {
 	Bus     *Bus
 	Service *tocsin.Service
 	Log     *slog.Logger
-	// OnPublished is told how many dispatches JetStream acknowledged.
-	OnPublished func(n int)
-	// OnReceipt is told each receipt's provider and status.
-	OnReceipt func(provider string, status tocsin.DeliveryStatus)
+	Hooks   Hooks
 
-	kick chan struct{}
-
+	kick     chan struct{}
 	dequeues sync.WaitGroup // Dequeues not committed yet
 
-	mu        sync.Mutex
-	ready     bool                 // guarded by mu: streams and consumers exist
-	lastSeen  map[string]time.Time // guarded by mu
-	unremoved map[uint64]bool      // guarded by mu: acknowledged, Dequeue not committed yet
+	mu            sync.Mutex
+	lastSeen      map[string]time.Time // guarded by mu
+	unremoved     map[uint64]bool      // guarded by mu: acknowledged, Dequeue not committed yet
+	relayUp       bool                 // guarded by mu: streams set up, relay running
+	lastProgress  time.Time            // guarded by mu: the relay's last round that failed nothing
+	failingSince  time.Time            // guarded by mu: first failure of the current streak
+	relayErr      error                // guarded by mu: the streak's latest error
+	receiptsHead  time.Time            // guarded by mu: publish time of the oldest receipt taken, not applied
+	jsCheckedAt   time.Time            // guarded by mu
+	jsCheckResult error                // guarded by mu
 }
 
-// NewDispatcher returns a dispatcher; Run starts it.
+// NewDispatcher returns a dispatcher; Start or Run starts it.
 func NewDispatcher(bus *Bus, svc *tocsin.Service, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{
 		Bus: bus, Service: svc, Log: log, kick: make(chan struct{}, 1),
 		lastSeen: map[string]time.Time{}, unremoved: map[uint64]bool{},
+		lastProgress: time.Now(),
 	}
+}
+
+// Start runs the dispatcher's loops under sup until ctx ends.
+func (d *Dispatcher) Start(ctx context.Context, sup *supervise.Supervisor) {
+	sup.Go(ctx, LoopRelay, d.relayLoop)
+	sup.Go(ctx, LoopReceipts, d.receiptLoop)
+	sup.Go(ctx, LoopDeadLetters, d.deadLetterLoop)
+	sup.Go(ctx, LoopReconcile, d.reconcileLoop)
+	sup.Go(ctx, LoopActivity, d.activityLoop)
+}
+
+// Run runs the dispatcher under a supervisor of its own until ctx ends,
+// and returns once every loop has.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	sup := &supervise.Supervisor{Log: d.Log}
+	d.Start(ctx, sup)
+	<-ctx.Done()
+	sup.Wait()
+	return nil
 }
 
 // Kick wakes the relay: the store has committed new dispatches. It never
@@ -60,12 +128,12 @@ func (d *Dispatcher) Kick() {
 	}
 }
 
-// Ready reports whether the dispatcher has set up JetStream and is
+// Ready reports whether the relay has set up JetStream, is running and
 // connected.
 func (d *Dispatcher) Ready() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.ready && d.Bus.Connected()
+	return d.relayUp && d.Bus.Connected()
 }
 
 // LastSeen returns when a provider was last seen pulling or acknowledging.
@@ -76,110 +144,222 @@ func (d *Dispatcher) LastSeen(provider string) (time.Time, bool) {
 	return t, ok
 }
 
-// Run sets JetStream up (retrying while NATS is unreachable), then relays
-// the outbox, consumes receipts and watches for dead letters until ctx ends.
-func (d *Dispatcher) Run(ctx context.Context) error {
-	if err := retry(ctx, d.Log, "set up jetstream", d.setup); err != nil {
-		return err
-	}
+// RelayLastProgress is when the relay last finished a round without a
+// failure: it published what it found, or found nothing to publish.
+func (d *Dispatcher) RelayLastProgress() time.Time {
 	d.mu.Lock()
-	d.ready = true
-	d.mu.Unlock()
-
-	receipts, err := d.consumeReceipts(ctx)
-	if err != nil {
-		return err
-	}
-	defer receipts.Stop()
-	deadLetters, err := d.Bus.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."+DispatchStream+".*", d.deadLetter(ctx))
-	if err != nil {
-		return fmt.Errorf("nats: subscribe to dead-letter advisories: %w", err)
-	}
-	defer func() { _ = deadLetters.Unsubscribe() }()
-
-	go d.watchActivity(ctx)
-	d.relay(ctx)
-	return nil
+	defer d.mu.Unlock()
+	return d.lastProgress
 }
 
-func (d *Dispatcher) setup(ctx context.Context) error {
-	if err := d.Bus.EnsureStreams(ctx); err != nil {
-		return err
+// ReceiptLag is how long the oldest receipt the coordinator has taken but
+// not yet applied has waited since its provider published it.
+func (d *Dispatcher) ReceiptLag() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.receiptsHead.IsZero() {
+		return 0
 	}
-	var providers []*tocsin.Provider
+	return time.Since(d.receiptsHead)
+}
+
+// OldestOutbox is how long the oldest dispatch waiting in the outbox has
+// been durable; zero when the outbox is empty.
+func (d *Dispatcher) OldestOutbox(ctx context.Context) (time.Duration, int, error) {
+	var age time.Duration
+	var n int
 	err := d.Service.Store.View(ctx, func(tx tocsin.ReadTx) error {
 		var err error
-		providers, err = tx.Providers()
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	for _, p := range providers {
-		if err := d.Bus.EnsureProviderConsumer(ctx, p.ID); err != nil {
+		if n, err = tx.OutboxLen(); err != nil || n == 0 {
 			return err
 		}
-	}
-	return nil
+		oldest, err := tx.Outbox(1)
+		if err != nil || len(oldest) == 0 {
+			return err
+		}
+		if at := oldest[0].EnqueuedAt; !at.IsZero() {
+			age = max(time.Since(at), 0)
+		} else {
+			// Stored before enqueue times were: judge by the relay.
+			age = time.Since(d.RelayLastProgress())
+		}
+		return nil
+	})
+	return age, n, err
 }
 
-// retry calls fn until it succeeds or ctx ends, backing off to 5 s.
-func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
-	wait := 100 * time.Millisecond
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := fn(attempt)
-		cancel()
-		if err == nil {
-			return nil
+// Problems returns what stops the dispatcher from doing its job now, as
+// readiness reasons; none means it is dispatching.
+func (d *Dispatcher) Problems(ctx context.Context) []string {
+	var reasons []string
+	if since := d.Bus.DownSince(); !since.IsZero() && time.Since(since) >= NATSDownAfter {
+		reasons = append(reasons, fmt.Sprintf("NATS disconnected since %s", since.Format(time.RFC3339)))
+	} else if err := d.checkJetStream(ctx); err != nil {
+		reasons = append(reasons, err.Error())
+	}
+	d.mu.Lock()
+	failingSince, relayErr, relayUp := d.failingSince, d.relayErr, d.relayUp
+	d.mu.Unlock()
+	if !relayUp {
+		reasons = append(reasons, "the dispatch relay has not set up its streams and consumers yet")
+	}
+	if !failingSince.IsZero() && time.Since(failingSince) >= RelayFailingAfter {
+		reasons = append(reasons, fmt.Sprintf("publishing dispatches has failed since %s: %v", failingSince.Format(time.RFC3339), relayErr))
+	}
+	if age, n, err := d.OldestOutbox(ctx); err != nil {
+		reasons = append(reasons, fmt.Sprintf("outbox unreadable: %v", err))
+	} else if age >= OutboxStallAfter {
+		reasons = append(reasons, fmt.Sprintf("outbox not progressing: %d dispatch(es) waiting, the oldest for %s", n, age.Round(time.Second)))
+	}
+	if lag := d.ReceiptLag(); lag >= ReceiptLagAfter {
+		reasons = append(reasons, fmt.Sprintf("receipts lagging: the oldest unapplied receipt is %s old", lag.Round(time.Second)))
+	}
+	return reasons
+}
+
+// checkJetStream asks JetStream whether it answers, at most once a second
+// however often readiness is polled.
+func (d *Dispatcher) checkJetStream(ctx context.Context) error {
+	d.mu.Lock()
+	if time.Since(d.jsCheckedAt) < time.Second {
+		err := d.jsCheckResult
+		d.mu.Unlock()
+		return err
+	}
+	d.mu.Unlock()
+	err := d.Bus.CheckJetStream(ctx)
+	d.mu.Lock()
+	d.jsCheckedAt, d.jsCheckResult = time.Now(), err
+	d.mu.Unlock()
+	return err
+}
+
+// setupTimed runs fn with the setup deadline.
+func setupTimed(ctx context.Context, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	return fn(ctx)
+}
+
+// setupDispatch creates or updates the streams and every provider's
+// consumer.
+func (d *Dispatcher) setupDispatch(ctx context.Context) error {
+	return setupTimed(ctx, func(ctx context.Context) error {
+		if err := d.Bus.EnsureStreams(ctx); err != nil {
+			return err
 		}
-		log.Warn("retrying", slog.String("what", what), slog.Any("error", err), slog.Duration("in", wait))
+		var providers []*tocsin.Provider
+		err := d.Service.Store.View(ctx, func(tx tocsin.ReadTx) error {
+			var err error
+			providers, err = tx.Providers()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, p := range providers {
+			if err := d.Bus.EnsureProviderConsumer(ctx, p.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// relayLoop publishes the outbox until ctx ends. It wakes on Kick, and
+// polls once a second in case a kick was missed or a retry is due.
+func (d *Dispatcher) relayLoop(ctx context.Context) error {
+	// Set up with a short backoff of its own rather than the supervisor's
+	// longer one: dispatch must resume within a second of NATS answering.
+	for wait := 100 * time.Millisecond; ; wait = min(wait*2, time.Second) {
+		err := errNotConnected
+		if d.Bus.Connected() {
+			err = d.setupDispatch(ctx)
+		}
+		if err == nil {
+			break
+		}
+		d.relayFailed(fmt.Errorf("set up dispatch streams: %w", err))
+		d.Log.Warn("setting up dispatch streams failed; retrying", slog.Any("error", err), slog.Duration("in", wait))
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil
 		case <-time.After(wait):
 		}
-		wait = min(wait*2, 5*time.Second)
 	}
-}
-
-// relay publishes the outbox until ctx ends. It wakes on Kick, and polls
-// once a second in case a kick was missed or a retry is due.
-func (d *Dispatcher) relay(ctx context.Context) {
+	d.mu.Lock()
+	d.relayUp = true
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.relayUp = false
+		d.mu.Unlock()
+	}()
 	defer d.dequeues.Wait()
 	wait := 100 * time.Millisecond
 	for {
 		n, err := d.publishBatch(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			d.Log.Warn("outbox publish failed; will retry", slog.Any("error", err), slog.Duration("in", wait))
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			since := d.relayFailed(err)
+			d.Log.Warn("publishing dispatches failed; retrying", slog.Any("error", err), slog.Duration("in", wait))
+			if time.Since(since) >= resetupAfter {
+				// Whatever failed may have taken the streams with it (a
+				// JetStream restarted on an empty store): make them again.
+				if err := d.setupDispatch(ctx); err != nil && ctx.Err() == nil {
+					d.Log.Warn("recreating dispatch streams failed", slog.Any("error", err))
+				}
+			}
 			select {
 			case <-ctx.Done():
-				return
+				return nil
 			case <-time.After(wait):
 			}
-			wait = min(wait*2, 5*time.Second)
+			wait = min(wait*2, time.Second)
 			continue
-		case n == relayBatch:
+		}
+		d.relayProgressed()
+		wait = 100 * time.Millisecond
+		if n == relayBatch {
 			continue // more is waiting
 		}
-		wait = 100 * time.Millisecond
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-d.kick:
 		case <-time.After(time.Second):
 		}
 	}
 }
 
+func (d *Dispatcher) relayFailed(err error) (since time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failingSince.IsZero() {
+		d.failingSince = time.Now()
+	}
+	d.relayErr = err
+	return d.failingSince
+}
+
+func (d *Dispatcher) relayProgressed() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.failingSince.IsZero() {
+		d.Log.Info("publishing dispatches again", slog.Duration("after", time.Since(d.failingSince).Round(time.Millisecond)))
+	}
+	d.lastProgress, d.failingSince, d.relayErr = time.Now(), time.Time{}, nil
+}
+
 // publishBatch publishes up to relayBatch outbox messages, waits for
 // JetStream to acknowledge them, and has the acknowledged ones removed from
 // the outbox in one transaction (see dequeue). A message is removed only
 // after its PubAck, so a crash at any point republishes it, and the
-// Nats-Msg-Id makes the republish a no-op.
+// Nats-Msg-Id makes the republish a no-op. Every acknowledgement has its
+// own deadline: one that never comes fails the round, and the message is
+// published again under the same id.
 func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	skip := len(d.unremoved)
@@ -220,23 +400,36 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 		}
 		futures = append(futures, f)
 	}
-	timeout := time.NewTimer(10 * time.Second)
-	defer timeout.Stop()
+	// Each future fails by itself after publishAckWait; this bounds the
+	// whole wait as well, should one never be answered at all.
+	waitCtx, cancel := context.WithTimeout(ctx, publishAckWait+time.Second)
+	defer cancel()
 	var done []tocsin.OutboxMessage
+	fail := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+wait:
 	for i, f := range futures {
+		m := msgs[i]
 		select {
-		case <-f.Ok():
-			done = append(done, msgs[i])
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				if err := d.checkDuplicate(waitCtx, ack, f.Msg(), m); err != nil {
+					fail(err)
+					continue
+				}
+			}
+			done = append(done, m)
 		case err := <-f.Err():
-			if firstErr == nil {
-				firstErr = fmt.Errorf("publish %s: %w", msgs[i].MsgID, err)
+			fail(fmt.Errorf("publish %s: %w", m.MsgID, err))
+		case <-waitCtx.Done():
+			if ctx.Err() != nil {
+				return len(done), ctx.Err()
 			}
-		case <-timeout.C:
-			if firstErr == nil {
-				firstErr = fmt.Errorf("publish %s: no acknowledgement within 10s", msgs[i].MsgID)
-			}
-		case <-ctx.Done():
-			return len(done), ctx.Err()
+			fail(fmt.Errorf("publish %s: no acknowledgement within %s", m.MsgID, publishAckWait))
+			break wait
 		}
 	}
 	if len(done) > 0 {
@@ -246,11 +439,47 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 		}
 		d.mu.Unlock()
 		d.dequeue(ctx, done)
-		if d.OnPublished != nil {
-			d.OnPublished(len(done))
+		now := time.Now()
+		for _, m := range done {
+			if d.Hooks.Published != nil {
+				var since time.Duration
+				if !m.EnqueuedAt.IsZero() {
+					since = max(now.Sub(m.EnqueuedAt), 0)
+				}
+				d.Hooks.Published(m.Provider, since)
+			}
 		}
 	}
 	return len(done), firstErr
+}
+
+// errDuplicateCollision is a publish JetStream dropped as a duplicate of a
+// different message.
+var errDuplicateCollision = errors.New("JetStream dropped a new dispatch as a duplicate of a different message")
+
+// checkDuplicate tells a true republish (our own message, published before
+// a crash or a lost acknowledgement) from a collision, by reading the
+// message JetStream says it already has. A collision is renewed under a
+// fresh id and published again: never counted as delivered.
+func (d *Dispatcher) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, sent *nats.Msg, m tocsin.OutboxMessage) error {
+	stream, err := d.Bus.js.Stream(ctx, DispatchStream)
+	if err == nil {
+		var stored *jetstream.RawStreamMsg
+		if stored, err = stream.GetMsg(ctx, ack.Sequence); err == nil &&
+			stored.Header.Get(jetstream.MsgIDHeader) == m.MsgID && bytes.Equal(stored.Data, sent.Data) {
+			return nil // our own message, already in the stream
+		}
+	}
+	if d.Hooks.DuplicateAck != nil {
+		d.Hooks.DuplicateAck()
+	}
+	d.Log.Warn("dispatch taken for a different message with the same id; sending it again under a fresh id",
+		slog.String("msg_id", m.MsgID), slog.String("broadcast", m.Dispatch.BroadcastID), slog.String("provider", m.Provider),
+		slog.Uint64("stream_seq", ack.Sequence), slog.Any("lookup_error", err))
+	if _, err := d.Service.RenewMsgID(context.WithoutCancel(ctx), m); err != nil {
+		return fmt.Errorf("%w: %s, and renewing its id failed: %w", errDuplicateCollision, m.MsgID, err)
+	}
+	return fmt.Errorf("%w: %s (renewed)", errDuplicateCollision, m.MsgID)
 }
 
 // dequeueWait bounds how long a Dequeue waits for a commit to share.
@@ -294,6 +523,11 @@ func (d *Dispatcher) dequeue(ctx context.Context, published []tocsin.OutboxMessa
 		defer d.dequeues.Done()
 		if err != nil {
 			d.Log.Warn("dequeue of published dispatches failed; they will be published again", slog.Int("count", len(seqs)), slog.Any("error", err))
+		} else {
+			for _, m := range published {
+				d.Log.Info("dispatch published", slog.String("broadcast", m.Dispatch.BroadcastID), slog.String("type", m.Dispatch.Type),
+					slog.String("provider", m.Provider), slog.String("msg_id", m.MsgID))
+			}
 		}
 		d.mu.Lock()
 		for _, seq := range seqs {
@@ -309,74 +543,243 @@ func (d *Dispatcher) dequeue(ctx context.Context, published []tocsin.OutboxMessa
 	go func() { finish(d.Service.Store.Update(context.WithoutCancel(ctx), fn)) }()
 }
 
-// consumeReceipts applies receipts as they arrive. A receipt is acked only
+// receiptLoop applies receipts as they arrive, as many to a transaction
+// as have queued up while the last one committed. A receipt is acked only
 // once applied; one that can never apply is terminated and logged.
-func (d *Dispatcher) consumeReceipts(ctx context.Context) (jetstream.ConsumeContext, error) {
-	cons, err := d.Bus.js.Consumer(ctx, ReceiptStream, ReceiptConsumer)
-	if err != nil {
-		return nil, fmt.Errorf("nats: receipt consumer: %w", err)
+func (d *Dispatcher) receiptLoop(ctx context.Context) error {
+	if err := setupTimed(ctx, d.Bus.EnsureStreams); err != nil {
+		return fmt.Errorf("set up receipt stream: %w", err)
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
+	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
+	cons, err := d.Bus.js.Consumer(setupCtx, ReceiptStream, ReceiptConsumer)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("receipt consumer: %w", err)
+	}
+	return consumeBatches(ctx, cons, receiptBatch, d.applyReceipts)
+}
+
+// consumeBatches feeds a consumer's messages to apply in batches: it takes
+// one, then whatever else has already arrived, up to max. It returns when
+// ctx ends (nil) or the consumption ends for good (an error, so that the
+// supervisor starts it again).
+func consumeBatches(ctx context.Context, cons jetstream.Consumer, max int, apply func(context.Context, []jetstream.Msg)) error {
+	msgs := make(chan jetstream.Msg, max)
+	var consumeErr error
+	var mu sync.Mutex
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(max), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		mu.Lock()
+		consumeErr = err
+		mu.Unlock()
+	}))
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	defer cc.Stop()
+	batch := make([]jetstream.Msg, 0, max)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-cc.Closed():
+			mu.Lock()
+			defer mu.Unlock()
+			return fmt.Errorf("consumer closed: %w", errors.Join(consumeErr, errors.New("consumption ended")))
+		case m := <-msgs:
+			batch = append(batch[:0], m)
+		}
+	fill:
+		for len(batch) < max {
+			select {
+			case m := <-msgs:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		apply(ctx, batch)
+	}
+}
+
+func (d *Dispatcher) applyReceipts(ctx context.Context, msgs []jetstream.Msg) {
+	receipts := make([]tocsin.ProviderReceipt, 0, len(msgs))
+	taken := make([]jetstream.Msg, 0, len(msgs))
+	var oldest time.Time
+	for _, msg := range msgs {
 		provider := strings.TrimPrefix(msg.Subject(), ReceiptPrefix)
 		var r tocsin.Receipt
 		if err := json.Unmarshal(msg.Data(), &r); err != nil {
 			d.Log.Warn("malformed receipt dropped", slog.String("provider", provider), slog.Any("error", err))
 			_ = msg.Term()
-			return
+			continue
 		}
-		err := d.Service.ApplyReceipt(ctx, provider, r)
-		switch code := tocsin.ErrorCode(err); {
-		case err == nil:
-			d.seen(provider, time.Now())
-			if d.OnReceipt != nil {
-				d.OnReceipt(provider, tocsin.DeliveryStatus(r.Status))
-			}
-			_ = msg.Ack()
-		case code == tocsin.CodeInternal || code == tocsin.CodeUnavailable || errors.Is(err, context.Canceled):
-			_ = msg.NakWithDelay(time.Second)
-		default:
-			d.Log.Warn("receipt refused", slog.String("provider", provider), slog.String("broadcast", r.BroadcastID), slog.Any("error", err))
-			_ = msg.Term()
+		if meta, err := msg.Metadata(); err == nil && (oldest.IsZero() || meta.Timestamp.Before(oldest)) {
+			oldest = meta.Timestamp
 		}
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		d.Log.Debug("receipt consumer", slog.Any("error", err))
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("nats: consume receipts: %w", err)
+		receipts = append(receipts, tocsin.ProviderReceipt{Provider: provider, Receipt: r})
+		taken = append(taken, msg)
 	}
-	return cc, nil
+	if len(receipts) == 0 {
+		return
+	}
+	d.mu.Lock()
+	d.receiptsHead = oldest
+	d.mu.Unlock()
+	applied, err := d.Service.ApplyReceipts(ctx, receipts)
+	if err != nil {
+		// Nothing was recorded (the store could not commit): all come back.
+		d.Log.Warn("receipts not applied; they will be redelivered", slog.Int("count", len(receipts)), slog.Any("error", err))
+		for _, msg := range taken {
+			_ = msg.NakWithDelay(time.Second)
+		}
+		return
+	}
+	d.mu.Lock()
+	d.receiptsHead = time.Time{}
+	d.mu.Unlock()
+	now := time.Now()
+	for i, a := range applied {
+		pr := receipts[i]
+		if a.Err != nil {
+			d.Log.Warn("receipt refused", slog.String("provider", pr.Provider), slog.String("broadcast", pr.Receipt.BroadcastID), slog.Any("error", a.Err))
+			_ = taken[i].Term()
+			continue
+		}
+		d.seen(pr.Provider, now)
+		if d.Hooks.Receipt != nil {
+			d.Hooks.Receipt(pr.Provider, tocsin.DeliveryStatus(pr.Receipt.Status))
+		}
+		if a.FirstAfter > 0 && d.Hooks.Received != nil {
+			d.Hooks.Received(pr.Provider, a.FirstAfter)
+		}
+		_ = taken[i].Ack()
+	}
 }
 
-// deadLetter handles JetStream's max-deliveries advisory: the provider's
-// progress on that broadcast becomes failed, with the reason.
-func (d *Dispatcher) deadLetter(ctx context.Context) nats.MsgHandler {
-	return func(m *nats.Msg) {
-		var adv struct {
-			Consumer   string `json:"consumer"`
-			StreamSeq  uint64 `json:"stream_seq"`
-			Deliveries uint64 `json:"deliveries"`
+// deadLetterLoop reads JetStream's max-deliveries advisories from the
+// stream that keeps them: the provider's progress on that broadcast
+// becomes failed, with the reason. Advisories sent while the coordinator
+// was away wait in the stream.
+func (d *Dispatcher) deadLetterLoop(ctx context.Context) error {
+	if err := setupTimed(ctx, d.Bus.EnsureDeadLetters); err != nil {
+		return fmt.Errorf("set up dead-letter stream: %w", err)
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
+	cons, err := d.Bus.js.Consumer(setupCtx, DeadLetterStream, DeadLetterConsumer)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("dead-letter consumer: %w", err)
+	}
+	return consumeBatches(ctx, cons, 64, func(ctx context.Context, msgs []jetstream.Msg) {
+		for _, m := range msgs {
+			if err := d.deadLetter(ctx, m.Data()); err != nil {
+				d.Log.Warn("dead letter not recorded yet; will retry", slog.Any("error", err))
+				_ = m.NakWithDelay(time.Second)
+				continue
+			}
+			_ = m.Ack()
 		}
-		if err := json.Unmarshal(m.Data, &adv); err != nil {
-			d.Log.Warn("malformed advisory", slog.Any("error", err))
-			return
+	})
+}
+
+// deadLetter records one max-deliveries advisory.
+func (d *Dispatcher) deadLetter(ctx context.Context, data []byte) error {
+	var adv struct {
+		Consumer   string `json:"consumer"`
+		StreamSeq  uint64 `json:"stream_seq"`
+		Deliveries uint64 `json:"deliveries"`
+	}
+	if err := json.Unmarshal(data, &adv); err != nil {
+		d.Log.Warn("malformed advisory dropped", slog.Any("error", err))
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	stream, err := d.Bus.js.Stream(ctx, DispatchStream)
+	if err != nil {
+		return fmt.Errorf("dead letter: stream: %w", err)
+	}
+	raw, err := stream.GetMsg(ctx, adv.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		d.Log.Warn("dead letter for a message no longer in the stream", slog.String("provider", adv.Consumer), slog.Uint64("seq", adv.StreamSeq))
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("dead letter: message %d: %w", adv.StreamSeq, err)
+	}
+	id := raw.Header.Get(HeaderBroadcastID)
+	reason := fmt.Sprintf("not acknowledged after %d deliveries", adv.Deliveries)
+	return d.markUndeliverable(ctx, adv.Consumer, id, reason)
+}
+
+func (d *Dispatcher) markUndeliverable(ctx context.Context, provider, broadcast, reason string) error {
+	if err := d.Service.MarkUndeliverable(ctx, provider, broadcast, reason); err != nil {
+		return fmt.Errorf("dead letter: record: %w", err)
+	}
+	d.Log.Warn("dead letter", slog.String("provider", provider), slog.String("broadcast", broadcast), slog.String("reason", reason))
+	if d.Hooks.DeadLetter != nil {
+		d.Hooks.DeadLetter(provider)
+	}
+	return nil
+}
+
+// Reconciliation of dispatches no advisory told us about: one still queued
+// long after JetStream would have given up on it, for a provider whose
+// consumer has nothing left to deliver, will never be received.
+const (
+	reconcileEvery = time.Minute
+	givenUpAfter   = maxDeliver*ackWait + time.Minute
+)
+
+// reconcileLoop checks, at start and then every minute, for dispatches
+// that were published, never received, and that JetStream no longer holds
+// for delivery: their dead-letter advisory was lost (the stream that keeps
+// them did not exist yet, or was lost with its node).
+func (d *Dispatcher) reconcileLoop(ctx context.Context) error {
+	for {
+		if err := d.reconcile(ctx); err != nil && ctx.Err() == nil {
+			d.Log.Warn("dead-letter reconciliation failed; will retry", slog.Any("error", err))
 		}
-		stream, err := d.Bus.js.Stream(ctx, DispatchStream)
-		if err != nil {
-			d.Log.Error("dead letter: stream", slog.Any("error", err))
-			return
-		}
-		raw, err := stream.GetMsg(ctx, adv.StreamSeq)
-		if err != nil {
-			d.Log.Error("dead letter: message", slog.Uint64("seq", adv.StreamSeq), slog.Any("error", err))
-			return
-		}
-		id := raw.Header.Get(HeaderBroadcastID)
-		reason := fmt.Sprintf("not acknowledged after %d deliveries", adv.Deliveries)
-		d.Log.Warn("dead letter", slog.String("provider", adv.Consumer), slog.String("broadcast", id), slog.String("reason", reason))
-		if err := d.Service.MarkUndeliverable(ctx, adv.Consumer, id, reason); err != nil {
-			d.Log.Error("dead letter: record", slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(reconcileEvery):
 		}
 	}
+}
+
+func (d *Dispatcher) reconcile(ctx context.Context) error {
+	stale, err := d.Service.QueuedBefore(ctx, d.Service.Clock.Now().Add(-givenUpAfter))
+	if err != nil || len(stale) == 0 {
+		return err
+	}
+	// Anything still in the outbox has not been published yet.
+	if _, n, err := d.OldestOutbox(ctx); err != nil || n > 0 {
+		return err
+	}
+	for provider, ids := range stale {
+		reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+		c, err := d.Bus.js.Consumer(reqCtx, DispatchStream, provider)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("consumer %s: %w", provider, err)
+		}
+		info := c.CachedInfo()
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			continue // still deliverable: the provider is behind, not failed
+		}
+		for _, id := range ids {
+			reason := fmt.Sprintf("no receipt within %s and nothing left to deliver to the provider (dead letter, or its receipts were lost)", givenUpAfter)
+			if err := d.markUndeliverable(ctx, provider, id, reason); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (d *Dispatcher) seen(provider string, t time.Time) {
@@ -387,9 +790,9 @@ func (d *Dispatcher) seen(provider string, t time.Time) {
 	}
 }
 
-// watchActivity polls each provider's consumer, so a provider that pulls
+// activityLoop polls each provider's consumer, so a provider that pulls
 // but has had nothing to receive still shows as alive.
-func (d *Dispatcher) watchActivity(ctx context.Context) {
+func (d *Dispatcher) activityLoop(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
@@ -400,7 +803,9 @@ func (d *Dispatcher) watchActivity(ctx context.Context) {
 			return err
 		})
 		for _, p := range providers {
-			last, pulling, err := d.Bus.ProviderActivity(ctx, p.ID)
+			reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+			last, pulling, err := d.Bus.ProviderActivity(reqCtx, p.ID)
+			cancel()
 			if err != nil {
 				continue
 			}
@@ -413,7 +818,7 @@ func (d *Dispatcher) watchActivity(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-tick.C:
 		}
 	}

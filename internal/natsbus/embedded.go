@@ -1,12 +1,13 @@
 package natsbus
 
 import (
-	"github.com/tocsin-dev/tocsin/internal/atomicfile"
-
+	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,16 +15,19 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tocsin-dev/tocsin/internal/atomicfile"
 )
 
 // Embedded is a NATS server with JetStream running inside the coordinator.
 type Embedded struct {
-	srv  *server.Server
 	path string // the generated configuration file
 	log  *slog.Logger
 
-	mu  sync.Mutex   // serialises reconfiguration
-	cfg ServerConfig // guarded by mu
+	mu   sync.Mutex     // serialises reconfiguration and restarts
+	cfg  ServerConfig   // guarded by mu
+	srv  *server.Server // guarded by mu once started
+	port int            // the client port, kept across restarts
 
 	// CoordinatorPassword is the coordinator's password for this run; it
 	// is made fresh at each start and never written down in the clear.
@@ -52,18 +56,28 @@ func StartEmbedded(dir, listen string, providers []ProviderUser, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	if e.srv, err = e.newServer(opts); err != nil {
+		return nil, err
+	}
+	e.port = e.srv.Addr().(*net.TCPAddr).Port
+	return e, nil
+}
+
+func (e *Embedded) newServer(opts *server.Options) (*server.Server, error) {
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats: new server: %w", err)
 	}
-	srv.SetLoggerV2(serverLogger{log.With(slog.String("component", "nats-server"))}, false, false, false)
+	// The server formats debug and trace lines only for a logger that
+	// shows them (the coordinator's with --nats-debug): they are many.
+	verbose := e.log.Enabled(context.Background(), slog.LevelDebug)
+	srv.SetLoggerV2(serverLogger{e.log.With(slog.String("component", "nats-server"))}, verbose, verbose, false)
 	srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, fmt.Errorf("nats: server on %s did not become ready", listen)
+		return nil, fmt.Errorf("nats: server on %s:%d did not become ready (is its port in use?)", opts.Host, opts.Port)
 	}
-	e.srv = srv
-	return e, nil
+	return srv, nil
 }
 
 // writeConfig renders the current configuration to the file and parses it
@@ -106,12 +120,103 @@ func (e *Embedded) SetProviders(providers []ProviderUser) error {
 }
 
 // ClientURL is where clients connect.
-func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+func (e *Embedded) ClientURL() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.srv.ClientURL()
+}
 
 // Shutdown stops the server and waits until it has.
 func (e *Embedded) Shutdown() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
+}
+
+// KeepJetStream watches the server's JetStream until ctx ends. When its
+// store cannot write (a full disk), nats-server switches JetStream off and
+// leaves it off until restarted: every publish then goes unanswered while
+// the coordinator looks healthy. Once the store takes writes again, the
+// server is restarted on the same address and store; clients reconnect by
+// themselves.
+func (e *Embedded) KeepJetStream(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	reported := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		e.mu.Lock()
+		enabled := e.srv.JetStreamEnabled()
+		e.mu.Unlock()
+		if enabled {
+			reported = false
+			continue
+		}
+		if err := probeWritable(e.cfg.StoreDir); err != nil {
+			if !reported {
+				e.log.Error("JetStream is off: its store cannot write; it restarts once it can", slog.Any("error", err))
+				reported = true
+			}
+			continue
+		}
+		e.log.Warn("JetStream is off but its store takes writes again; restarting the embedded NATS server")
+		if err := e.restart(); err != nil {
+			return fmt.Errorf("nats: restart for JetStream: %w", err)
+		}
+		e.log.Info("embedded NATS server restarted with JetStream")
+	}
+}
+
+// ErrJetStreamOff is how readiness names a JetStream the server switched
+// off.
+var ErrJetStreamOff = errors.New("nats: JetStream is switched off (its store could not write)")
+
+// JetStreamOn returns ErrJetStreamOff while the server's JetStream is off.
+func (e *Embedded) JetStreamOn() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.srv.JetStreamEnabled() {
+		return ErrJetStreamOff
+	}
+	return nil
+}
+
+// restart replaces the server with a new one from the same configuration.
+func (e *Embedded) restart() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	opts, err := e.writeConfig()
+	if err != nil {
+		return err
+	}
+	opts.Port = e.port // keep the address clients know
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+	srv, err := e.newServer(opts)
+	if err != nil {
+		return err
+	}
+	e.srv = srv
+	return nil
+}
+
+// probeWritable writes, syncs and removes a small file in dir.
+func probeWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 256<<10)); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // RandomSecret returns 32 random bytes in URL-safe base64.

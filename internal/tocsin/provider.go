@@ -101,10 +101,14 @@ type (
 // without the other; MsgID makes a retried publish a duplicate the broker
 // drops.
 type OutboxMessage struct {
-	Seq      uint64   `json:"seq"`
-	Provider string   `json:"provider"`
-	MsgID    string   `json:"msg_id"`
-	Dispatch Dispatch `json:"dispatch"`
+	Seq      uint64 `json:"seq"`
+	Provider string `json:"provider"`
+	MsgID    string `json:"msg_id"`
+	// EnqueuedAt is when the message became durable: the relay's lag and
+	// readiness are measured from it. Zero on messages stored before it
+	// was recorded.
+	EnqueuedAt time.Time `json:"enqueued_at,omitzero"`
+	Dispatch   Dispatch  `json:"dispatch"`
 }
 
 // PostHocStatus is where an emergency's after-the-fact report stands.

@@ -2,6 +2,7 @@ package tocsin
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -460,7 +461,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id string, reason string)
 					continue
 				}
 				stop := s.dispatchFor(b, p.Regions, DispatchStop)
-				if err := tx.Enqueue(OutboxMessage{Provider: p.Provider, MsgID: msgID(b.ID, DispatchStop, p.Provider), Dispatch: stop}); err != nil {
+				if err := enqueue(tx, now, p.Provider, msgID(b.ID, DispatchStop, p.Provider), stop); err != nil {
 					return err
 				}
 				p.Status, p.Detail, p.UpdatedAt = DeliveryStopped, "stop sent", now
@@ -537,7 +538,7 @@ func (s *Service) release(tx Tx, b *Broadcast, now time.Time) error {
 		}
 		kind := b.dispatchType()
 		d := s.dispatchFor(b, regions, kind)
-		if err := tx.Enqueue(OutboxMessage{Provider: p.ID, MsgID: msgID(b.ID, kind, p.ID), Dispatch: d}); err != nil {
+		if err := enqueue(tx, now, p.ID, msgID(b.ID, kind, p.ID), d); err != nil {
 			return err
 		}
 		b.Providers = append(b.Providers, ProviderProgress{
@@ -570,6 +571,42 @@ func (s *Service) release(tx Tx, b *Broadcast, now time.Time) error {
 
 func msgID(broadcastID, kind, provider string) string {
 	return broadcastID + "." + kind + "." + provider
+}
+
+// enqueue adds one provider's dispatch to the outbox. Its Nats-Msg-Id ends
+// in a random nonce drawn now, in the transaction that stores it: a crash
+// republishes the stored id, which JetStream drops as the duplicate it is,
+// while broadcast ids that repeat (a fresh data folder on an old stream, a
+// restored tocsin.db) can never make a new dispatch look like an old one.
+func enqueue(tx Tx, now time.Time, provider, id string, d Dispatch) error {
+	return tx.Enqueue(OutboxMessage{Provider: provider, MsgID: id + "." + nonce(), EnqueuedAt: now, Dispatch: d})
+}
+
+// nonce is 64 random bits in hex.
+func nonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// RenewMsgID gives an unpublished outbox message a fresh Nats-Msg-Id. The
+// relay calls it when JetStream answers a publish as a duplicate of a
+// different message: counting that as published would drop the dispatch.
+func (s *Service) RenewMsgID(ctx context.Context, m OutboxMessage) (OutboxMessage, error) {
+	renewed := m
+	renewed.MsgID = m.MsgID + "." + nonce()
+	err := s.Store.Update(ctx, func(tx Tx) error {
+		if err := tx.Dequeue(m.Seq); err != nil {
+			return err
+		}
+		renewed.Seq = 0
+		return tx.Enqueue(renewed)
+	})
+	if err != nil {
+		return m, fmt.Errorf("renew message id %s: %w", m.MsgID, err)
+	}
+	s.published()
+	return renewed, nil
 }
 
 // dispatchType is how b travels when released: a correction as an update.

@@ -2,6 +2,7 @@ package tocsin_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -388,7 +389,7 @@ func TestFileEmergencyDispatchesAtOnce(t *testing.T) {
 		switch {
 		case m.Provider != want:
 			t.Errorf("message %d goes to %s, want %s", i, m.Provider, want)
-		case m.MsgID != b.ID+".broadcast."+want:
+		case !isMsgID(m.MsgID, b.ID+".broadcast."+want):
 			t.Errorf("msg id = %q", m.MsgID)
 		case m.Seq == 0:
 			t.Errorf("message %d has no seq", i)
@@ -626,7 +627,7 @@ func TestCancelDispatchingSendsStops(t *testing.T) {
 		t.Fatalf("cancel enqueued %d messages, want 1 stop (cucc had finished)", len(stops))
 	}
 	s := stops[0]
-	if s.Provider != "cmcc" || s.MsgID != b.ID+".stop.cmcc" || s.Dispatch.Type != tocsin.DispatchStop ||
+	if s.Provider != "cmcc" || !isMsgID(s.MsgID, b.ID+".stop.cmcc") || s.Dispatch.Type != tocsin.DispatchStop ||
 		s.Dispatch.References != b.ID || s.Dispatch.BroadcastID != b.ID || s.Dispatch.Charge != "free" ||
 		s.Dispatch.SenderCode != "12379440" || !slices.Equal(s.Dispatch.Regions, []string{"440100"}) {
 		t.Errorf("stop = %+v", s)
@@ -692,6 +693,74 @@ func TestReceiptsComplete(t *testing.T) {
 	wantCode(t, err, tocsin.CodeNotFound)
 	err = e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: b.ID, Status: "queued"})
 	wantCode(t, err, tocsin.CodeValidation)
+}
+
+// One batch, as the receipt consumer applies them: the same steps in
+// order, the refused ones answered alone, everything in one commit.
+func TestApplyReceiptsInOneBatch(t *testing.T) {
+	e := mustService(t, filedAt)
+	ctx := context.Background()
+	b := e.mustFile(t, "gd-met", emergency("Typhoon", "440000"))
+	other := e.mustFile(t, "gd-met", emergency("Flood", "440000"))
+	r := func(provider, id string, status tocsin.DeliveryStatus, delivered int) tocsin.ProviderReceipt {
+		return tocsin.ProviderReceipt{Provider: provider, Receipt: tocsin.Receipt{BroadcastID: id, Status: string(status), Delivered: delivered, Sent: delivered, Recipients: delivered}}
+	}
+	batch := []tocsin.ProviderReceipt{
+		r("cmcc", b.ID, tocsin.DeliveryReceived, 0),
+		r("ctcc", b.ID, tocsin.DeliveryReceived, 0), // not dispatched to ctcc
+		r("cmcc", b.ID, tocsin.DeliveryDelivered, 5),
+		r("cmcc", "BC999999", tocsin.DeliveryReceived, 0), // no such broadcast
+		r("cmcc", b.ID, tocsin.DeliverySending, 0),        // stale, ignored
+		r("cucc", b.ID, "queued", 0),                      // not a receipt status
+		r("cucc", b.ID, tocsin.DeliveryFailed, 0),
+		r("cucc", other.ID, tocsin.DeliveryReceived, 0),
+	}
+	applied, err := e.svc.ApplyReceipts(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr := []tocsin.Code{"", tocsin.CodeNotFound, "", tocsin.CodeNotFound, "", tocsin.CodeValidation, "", ""}
+	for i, a := range applied {
+		if got := tocsin.ErrorCode(a.Err); got != wantErr[i] {
+			t.Errorf("receipt %d: error %v, want code %q", i, a.Err, wantErr[i])
+		}
+	}
+	if applied[0].FirstAfter == 0 || applied[2].FirstAfter != 0 || applied[7].FirstAfter == 0 {
+		t.Errorf("FirstAfter = %v, %v, %v; want it on each provider's first receipt only", applied[0].FirstAfter, applied[2].FirstAfter, applied[7].FirstAfter)
+	}
+	got := e.get(t, b.ID)
+	if got.Status != tocsin.StatusCompleted {
+		t.Errorf("status %q, want completed", got.Status)
+	}
+	if p := got.Providers[0]; p.Status != tocsin.DeliveryDelivered || p.Delivered != 5 {
+		t.Errorf("cmcc = %+v", p)
+	}
+	if p := e.get(t, other.ID).Providers[1]; p.Provider != "cucc" || p.Status != tocsin.DeliveryReceived {
+		t.Errorf("cucc on %s = %+v", other.ID, p)
+	}
+}
+
+func TestRenewMsgIDKeepsTheDispatch(t *testing.T) {
+	e := mustService(t, filedAt)
+	ctx := context.Background()
+	e.mustFile(t, "gd-met", emergency("Typhoon", "440000"))
+	before := e.outbox(t)
+	renewed, err := e.svc.RenewMsgID(ctx, before[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := e.outbox(t)
+	if len(after) != len(before) {
+		t.Fatalf("outbox has %d messages after renewal, want %d", len(after), len(before))
+	}
+	last := after[len(after)-1]
+	if last.MsgID == before[0].MsgID || !strings.HasPrefix(last.MsgID, before[0].MsgID) || last.MsgID != renewed.MsgID ||
+		last.Dispatch.BroadcastID != before[0].Dispatch.BroadcastID || last.Provider != before[0].Provider {
+		t.Errorf("renewed %+v from %+v", last, before[0])
+	}
+	if after[0].Seq == before[0].Seq {
+		t.Error("the old message is still queued")
+	}
 }
 
 func TestApproveAfterSendTimeReleasesAtOnce(t *testing.T) {
@@ -1492,4 +1561,14 @@ func TestTimelineFromTheAuditTrail(t *testing.T) {
 	if last := refused[len(refused)-1]; last.Action != tocsin.AuditRefused || !strings.Contains(last.Note, "Article 17") {
 		t.Fatalf("refusal not in the trail: %+v", refused)
 	}
+}
+
+// isMsgID reports whether id is base followed by a 64-bit hex nonce.
+func isMsgID(id, base string) bool {
+	nonce, ok := strings.CutPrefix(id, base+".")
+	if !ok || len(nonce) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(nonce)
+	return err == nil
 }

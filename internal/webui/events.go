@@ -134,6 +134,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, event string, po
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.streamsDone:
+			return nil
 		case <-end.C:
 			return nil
 		case <-beat.C:

@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -77,7 +78,17 @@ type Server struct {
 	logins  *limiter
 	static  http.Handler
 	dummyPH string // a password hash to spend time on for unknown usernames
+
+	// streamsDone ends every open event stream (CloseStreams): a graceful
+	// shutdown waits for handlers, and a stream would otherwise hold it
+	// until its own end.
+	streamsDone  chan struct{}
+	closeStreams sync.Once
 }
+
+// CloseStreams ends every open event stream now and refuses new ones. The
+// HTTP server calls it when shutdown begins.
+func (s *Server) CloseStreams() { s.closeStreams.Do(func() { close(s.streamsDone) }) }
 
 // New checks cfg, parses every template and catalog, and returns a server.
 // A broken template or a catalog missing a message is an error here, at
@@ -120,6 +131,8 @@ func New(cfg Config) (*Server, error) {
 		views:  v,
 		logins: newLimiter(cfg.LoginFailures, cfg.LoginWindow),
 		static: http.StripPrefix("/static/", http.FileServerFS(static)),
+
+		streamsDone: make(chan struct{}),
 	}
 	if s.dummyPH, err = hashForTiming(); err != nil {
 		return nil, err

@@ -1,0 +1,22 @@
+package natsbus
+
+// Faults the tests inject into the embedded server.
+
+// SwitchOffJetStream does what nats-server does when its store cannot
+// write: JetStream goes off and stays off.
+func (e *Embedded) SwitchOffJetStream() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.srv.ShutdownJetStream()
+}
+
+// Stop stops the server as a crash of its node would.
+func (e *Embedded) Stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+}
+
+// Restart starts it again on the same port and store.
+func (e *Embedded) Restart() error { return e.restart() }

@@ -1,0 +1,149 @@
+package natsbus_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tocsin-dev/tocsin/internal/natsbus"
+	"github.com/tocsin-dev/tocsin/internal/supervise"
+	"github.com/tocsin-dev/tocsin/internal/tocsin"
+)
+
+// startSupervised runs the dispatcher's loops, and the embedded server's
+// JetStream keeper, under one supervisor as the coordinator does.
+func (c *coordinator) startSupervised(t *testing.T) (*natsbus.Dispatcher, *supervise.Supervisor) {
+	t.Helper()
+	d := natsbus.NewDispatcher(c.bus, c.svc, c.log)
+	c.svc.Published = d.Kick
+	sup := &supervise.Supervisor{Log: c.log, MaxBackoff: 500 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.Start(ctx, sup)
+	sup.Go(ctx, "nats-jetstream", c.embedded.KeepJetStream)
+	t.Cleanup(func() { cancel(); sup.Wait() })
+	return d, sup
+}
+
+func (c *coordinator) outbox(t *testing.T) []tocsin.OutboxMessage {
+	t.Helper()
+	var msgs []tocsin.OutboxMessage
+	err := c.store.View(testContext(t), func(tx tocsin.ReadTx) error {
+		var err error
+		msgs, err = tx.Outbox(100)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+// A dispatch whose Nats-Msg-Id JetStream already holds for another message
+// (a fresh data folder on an old stream, a restored tocsin.db) is not lost
+// as a duplicate: it is sent again under a fresh id.
+func TestDuplicateIDOfAnotherMessageIsResent(t *testing.T) {
+	t.Parallel()
+	c := newCoordinator(t, raw)
+	b := c.fileEmergency(t, "440100")
+	pending := c.outbox(t)
+	if len(pending) != 1 {
+		t.Fatalf("outbox holds %d messages, want 1", len(pending))
+	}
+	ctx := testContext(t)
+	impostor := nats.NewMsg(natsbus.DispatchSubject(raw.ID))
+	impostor.Data = []byte(`{"broadcast_id":"BC000001","type":"broadcast","content":"an older broadcast"}`)
+	impostor.Header.Set(jetstream.MsgIDHeader, pending[0].MsgID)
+	if _, err := c.bus.JetStream().PublishMsg(ctx, impostor); err != nil {
+		t.Fatal(err)
+	}
+
+	d := natsbus.NewDispatcher(c.bus, c.svc, c.log)
+	var dups atomic.Int32
+	d.Hooks.DuplicateAck = func() { dups.Add(1) }
+	c.svc.Published = d.Kick
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	waitFor(t, "the outbox to drain", func() (bool, error) { return c.outboxLen(t) == 0, nil })
+	msgs := fetch(t, providerJS(t, c, raw.ID), raw.ID, 3, 2*time.Second)
+	if len(msgs) != 2 {
+		t.Fatalf("raw received %d messages, want the impostor and the real dispatch", len(msgs))
+	}
+	real := msgs[1]
+	if got := real.Headers().Get(natsbus.HeaderBroadcastID); got != b.ID {
+		t.Errorf("second message is for %q, want %s", got, b.ID)
+	}
+	if id := real.Headers().Get(jetstream.MsgIDHeader); id == pending[0].MsgID {
+		t.Errorf("the dispatch went out under the colliding id %s", id)
+	}
+	if dups.Load() != 1 {
+		t.Errorf("duplicate acks counted %d times, want 1", dups.Load())
+	}
+}
+
+// nats-server switches JetStream off when its store cannot write, and
+// leaves it off: the coordinator must say so, and bring it back.
+func TestJetStreamSwitchedOffIsReportedAndRecovered(t *testing.T) {
+	c := newCoordinator(t, raw)
+	d, sup := c.startSupervised(t)
+	ctx := testContext(t)
+	c.fileEmergency(t, "440100")
+	waitFor(t, "the first dispatch to be published", func() (bool, error) { return c.outboxLen(t) == 0, nil })
+	waitFor(t, "readiness", func() (bool, error) { return len(d.Problems(ctx))+len(sup.Down()) == 0, nil })
+
+	if err := c.embedded.SwitchOffJetStream(); err != nil {
+		t.Fatal(err)
+	}
+	off := time.Now()
+	c.fileEmergency(t, "440100")
+	// The keeper restarts JetStream within a second or two; what must
+	// never happen is an outbox left waiting with nothing said about it.
+	sawProblem := false
+	waitFor(t, "the dispatch filed while JetStream was off to be published", func() (bool, error) {
+		if len(d.Problems(ctx)) > 0 {
+			sawProblem = true
+		}
+		return c.outboxLen(t) == 0, nil
+	})
+	recovered := time.Since(off)
+	t.Logf("published %s after JetStream was switched off (problem reported: %v)", recovered.Round(time.Millisecond), sawProblem)
+	if recovered > 10*time.Second {
+		t.Errorf("recovery took %s, want under 10 s", recovered)
+	}
+	if err := c.embedded.JetStreamOn(); err != nil {
+		t.Error(err)
+	}
+	waitFor(t, "readiness again", func() (bool, error) { return len(d.Problems(ctx))+len(sup.Down()) == 0, nil })
+	if n := len(fetch(t, providerJS(t, c, raw.ID), raw.ID, 3, 2*time.Second)); n != 2 {
+		t.Errorf("raw received %d dispatches, want 2", n)
+	}
+}
+
+// The first wave's worst failure: the dispatcher failed once at start on a
+// transient NATS error and never ran again. Now it runs as soon as NATS
+// answers, and says it is down until then.
+func TestDispatcherStartsOnceNATSAnswers(t *testing.T) {
+	c := newCoordinator(t, raw)
+	c.embedded.Stop()
+	c.fileEmergency(t, "440100")
+	d, sup := c.startSupervised(t)
+	ctx := testContext(t)
+	waitFor(t, "readiness to report the outage", func() (bool, error) { return len(d.Problems(ctx)) > 0, nil })
+	if c.outboxLen(t) != 1 {
+		t.Fatal("the dispatch left the outbox while NATS was down")
+	}
+	if err := c.embedded.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dispatch to be published", func() (bool, error) { return c.outboxLen(t) == 0, nil })
+	waitFor(t, "readiness", func() (bool, error) { return len(d.Problems(ctx))+len(sup.Down()) == 0, nil })
+	if n := len(fetch(t, providerJS(t, c, raw.ID), raw.ID, 2, 2*time.Second)); n != 1 {
+		t.Errorf("raw received %d dispatches, want 1", n)
+	}
+}
