@@ -460,7 +460,10 @@ var errDuplicateCollision = errors.New("JetStream dropped a new dispatch as a du
 // checkDuplicate tells a true republish (our own message, published before
 // a crash or a lost acknowledgement) from a collision, by reading the
 // message JetStream says it already has. A collision is renewed under a
-// fresh id and published again: never counted as delivered.
+// fresh id and published again: never counted as delivered. A lookup that
+// fails proves nothing (right after a leader change it often times out):
+// the message stays in the outbox under its id and the next round asks
+// again, since renewing our own stored message would deliver it twice.
 func (d *Dispatcher) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, sent *nats.Msg, m tocsin.OutboxMessage) error {
 	stream, err := d.Bus.js.Stream(ctx, DispatchStream)
 	if err == nil {
@@ -469,6 +472,9 @@ func (d *Dispatcher) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, 
 			stored.Header.Get(jetstream.MsgIDHeader) == m.MsgID && bytes.Equal(stored.Data, sent.Data) {
 			return nil // our own message, already in the stream
 		}
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("publish %s: duplicate acknowledgement, and the stored message could not be read to tell whose it is: %w", m.MsgID, err)
 	}
 	if d.Hooks.DuplicateAck != nil {
 		d.Hooks.DuplicateAck()
