@@ -305,7 +305,7 @@ func (d *Dispatcher) relayLoop(ctx context.Context) error {
 		if err != nil {
 			since := d.relayFailed(err)
 			d.Log.Warn("publishing dispatches failed; retrying", slog.Any("error", err), slog.Duration("in", wait))
-			if time.Since(since) >= resetupAfter {
+			if time.Since(since) >= resetupAfter && d.dispatchStreamGone(ctx) {
 				// Whatever failed may have taken the streams with it (a
 				// JetStream restarted on an empty store): make them again.
 				if err := d.setupDispatch(ctx); err != nil && ctx.Err() == nil {
@@ -332,6 +332,18 @@ func (d *Dispatcher) relayLoop(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// dispatchStreamGone reports whether JetStream answers that the dispatch
+// stream does not exist. A stream that is there but has no leader for the
+// moment (a cluster node was lost, an election is on) answers nothing, and
+// recreating it then would hold the relay up for setupTimeout while the
+// meta leader is elected too, long after the stream has a new leader.
+func (d *Dispatcher) dispatchStreamGone(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := d.Bus.js.Stream(ctx, DispatchStream)
+	return errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 func (d *Dispatcher) relayFailed(err error) (since time.Time) {
