@@ -307,9 +307,12 @@ func (d *Dispatcher) relayLoop(ctx context.Context) error {
 			d.Log.Warn("publishing dispatches failed; retrying", slog.Any("error", err), slog.Duration("in", wait))
 			if time.Since(since) >= resetupAfter && d.dispatchStreamGone(ctx) {
 				// Whatever failed may have taken the streams with it (a
-				// JetStream restarted on an empty store): make them again.
+				// JetStream restarted on an empty store): make them again,
+				// and publish again what they may have held.
 				if err := d.setupDispatch(ctx); err != nil && ctx.Err() == nil {
 					d.Log.Warn("recreating dispatch streams failed", slog.Any("error", err))
+				} else if err == nil {
+					d.Republish(ctx)
 				}
 			}
 			select {
@@ -344,6 +347,20 @@ func (d *Dispatcher) dispatchStreamGone(ctx context.Context) bool {
 	defer cancel()
 	_, err := d.Bus.js.Stream(ctx, DispatchStream)
 	return errors.Is(err, jetstream.ErrStreamNotFound)
+}
+
+// Republish queues again, under their first ids, the dispatches of the
+// last duplicate window not yet received, after JetStream may have lost
+// messages it had acknowledged (a stream store that failed to write, a
+// stream recreated). Those it kept are dropped as duplicates.
+func (d *Dispatcher) Republish(ctx context.Context) {
+	since := d.Service.Clock.Now().Add(-(dedupWindow - 5*time.Minute))
+	n, err := d.Service.Republish(ctx, since)
+	if err != nil {
+		d.Log.Error("republishing unreceived dispatches failed", slog.Any("error", err))
+		return
+	}
+	d.Log.Warn("JetStream may have lost acknowledged dispatches; republishing those not yet received", slog.Int("count", n))
 }
 
 func (d *Dispatcher) relayFailed(err error) (since time.Time) {

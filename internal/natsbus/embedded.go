@@ -34,6 +34,10 @@ type Embedded struct {
 
 	storeFailed atomic.Bool // a stream's store failed to write since the server started
 
+	// AfterRestart, when set, is called after KeepJetStream restarted the
+	// server: messages it acknowledged before may be lost.
+	AfterRestart func(ctx context.Context)
+
 	// CoordinatorPassword is the coordinator's password for this run; it
 	// is made fresh at each start and never written down in the clear.
 	CoordinatorPassword string
@@ -182,6 +186,9 @@ func (e *Embedded) KeepJetStream(ctx context.Context) error {
 			return fmt.Errorf("nats: restart for JetStream: %w", err)
 		}
 		e.log.Info("embedded NATS server restarted with JetStream")
+		if e.AfterRestart != nil {
+			e.AfterRestart(ctx)
+		}
 	}
 }
 
