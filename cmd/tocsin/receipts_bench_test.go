@@ -73,7 +73,7 @@ func BenchmarkReceiptLag(b *testing.B) {
 	readJSONFile(b, filepath.Join(dir, "demo-tokens.json"), &tokens)
 	var creds map[string]natsbus.Credentials
 	readJSONFile(b, filepath.Join(dir, "demo-providers.json"), &creds)
-	sent := &sentReceipts{at: map[receiptKey]time.Time{}}
+	sent := &sentReceipts{at: map[receiptKey]time.Time{}, took: map[string]time.Time{}}
 	for _, id := range []string{"cmcc", "cucc"} {
 		runBenchProvider(b, creds[id], sent)
 	}
@@ -123,12 +123,21 @@ type receiptKey struct {
 type sentReceipts struct {
 	mu sync.Mutex
 	at map[receiptKey]time.Time // guarded by mu
+	// took is when the provider took each dispatch on, by "provider
+	// broadcast": its "dispatch received" line, before its receipt.
+	took map[string]time.Time // guarded by mu
 }
 
 func (s *sentReceipts) snapshot() map[receiptKey]time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.at)
+}
+
+func (s *sentReceipts) taken() map[string]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.took)
 }
 
 // receiptLog is a slog handler that keeps the provider's "receipt sent"
@@ -143,6 +152,21 @@ func (h receiptLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
 func (h receiptLog) WithGroup(string) slog.Handler            { return h }
 
 func (h receiptLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "dispatch received" {
+		var id string
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "broadcast" {
+				id = a.Value.String()
+			}
+			return a.Key != "broadcast"
+		})
+		h.sent.mu.Lock()
+		if _, dup := h.sent.took[h.provider+" "+id]; !dup {
+			h.sent.took[h.provider+" "+id] = r.Time
+		}
+		h.sent.mu.Unlock()
+		return nil
+	}
 	if r.Message != "receipt sent" {
 		if r.Level >= slog.LevelWarn {
 			// A provider in trouble shows in the figures; say why.
@@ -304,7 +328,12 @@ type receiptFigures struct {
 	// From a dispatch queued (the filing) to its provider storing its
 	// received receipt, and to the coordinator applying it: the second
 	// is what the late check judges.
-	toPublished           time.Duration // p99, queued to JetStream's PubAck
+	toPublished time.Duration // p99, queued to JetStream's PubAck
+	toTaken     time.Duration // p99, queued to the provider taking it on
+	// takeOnMean is how long a provider spends on each dispatch before
+	// it takes the next: from taking it on to its received receipt
+	// stored. One at a time, it caps a provider at 1/takeOnMean a second.
+	takeOnMean            time.Duration
 	toProvider, toApplied time.Duration // p99
 	toAppliedMax          time.Duration
 	// The sample polled through the API: lag until a response showed
@@ -325,6 +354,8 @@ func (r receiptFigures) table() string {
 	row("receipt lag max", fmt.Sprintf("%.1f ms", ms(r.max)))
 	row("received-receipt lag p99", fmt.Sprintf("%.1f ms", ms(r.firstP99)))
 	row("queued → published p99", fmt.Sprintf("%.1f ms", ms(r.toPublished)))
+	row("queued → provider took it on p99", fmt.Sprintf("%.1f ms", ms(r.toTaken)))
+	row("provider took on → received stored mean", fmt.Sprintf("%.2f ms  (one at a time: at most %.0f/s per provider)", ms(r.takeOnMean), 1/max(r.takeOnMean.Seconds(), 1e-9)))
 	row("queued → provider received p99", fmt.Sprintf("%.1f ms", ms(r.toProvider)))
 	row("queued → received applied p99 / max", fmt.Sprintf("%.1f / %.1f ms  (late after %s)", ms(r.toApplied), ms(r.toAppliedMax), receiptDeadline))
 	row("applied before the provider's PubAck", fmt.Sprintf("%d (counted as 0 lag)", r.early))
@@ -407,7 +438,9 @@ func measureReceipts(b *testing.B, api *benchAPI, ids []string, sent *sentReceip
 			}
 		}
 	}
-	var lags, firsts, toProvider, toApplied []time.Duration
+	took := sent.taken()
+	var takeOn time.Duration // summed over dispatches: took on → received stored
+	var lags, firsts, toProvider, toApplied, toTaken []time.Duration
 	for k, at := range stored {
 		done, ok := applied[k]
 		if !ok {
@@ -425,6 +458,10 @@ func measureReceipts(b *testing.B, api *benchAPI, ids []string, sent *sentReceip
 		if k.status == string(tocsin.DeliveryReceived) {
 			firsts = append(firsts, lag)
 			q := queuedAt[k.provider+" "+k.broadcast]
+			if t, ok := took[k.provider+" "+k.broadcast]; ok {
+				toTaken = append(toTaken, t.Sub(q))
+				takeOn += at.Sub(t)
+			}
 			toProvider = append(toProvider, at.Sub(q))
 			toApplied = append(toApplied, done.Sub(q))
 		}
@@ -444,6 +481,11 @@ func measureReceipts(b *testing.B, api *benchAPI, ids []string, sent *sentReceip
 	r.firstP99 = pct(firsts, 99)
 	slices.Sort(published)
 	r.toPublished = pct(published, 99)
+	slices.Sort(toTaken)
+	r.toTaken = pct(toTaken, 99)
+	if len(toTaken) > 0 {
+		r.takeOnMean = takeOn / time.Duration(len(toTaken))
+	}
 	slices.Sort(toProvider)
 	slices.Sort(toApplied)
 	r.toProvider, r.toApplied, r.toAppliedMax = pct(toProvider, 99), pct(toApplied, 99), toApplied[len(toApplied)-1]
