@@ -210,3 +210,56 @@ func fileYear(name string) (int, bool) {
 	n, err := strconv.Atoi(base)
 	return n, err == nil
 }
+
+// EncodeYear writes y in the layout of the files under calendars/cn: one
+// holiday or make-up day a line, so that a diff of two versions reads as a
+// diff of the schedule. y must pass Check.
+func EncodeYear(y Year) ([]byte, error) {
+	if err := Check(y); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	line := func(v any) string {
+		out, _ := json.Marshal(v) // plain structs of strings: cannot fail
+		return strings.ReplaceAll(strings.ReplaceAll(string(out), `":`, `": `), `","`, `", "`)
+	}
+	fmt.Fprintf(&b, "{\n  \"year\": %d,\n  \"notice\": %s,\n", y.Year, line(y.Notice))
+	if y.Source != nil {
+		fmt.Fprintf(&b, "  \"source\": %s,\n", line(y.Source))
+	}
+	if len(y.Sources) > 0 {
+		b.WriteString("  \"sources\": [\n")
+		for i, s := range y.Sources {
+			b.WriteString("    " + line(s))
+			if i < len(y.Sources)-1 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('\n')
+		}
+		b.WriteString("  ],\n")
+	}
+	b.WriteString("  \"holidays\": [\n")
+	for i, h := range y.Holidays {
+		b.WriteString("    " + line(h))
+		if i < len(y.Holidays)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("  ],\n  \"workdays\": [")
+	for i, w := range y.Workdays {
+		if i == 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString("    " + line(w))
+		if i < len(y.Workdays)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	if len(y.Workdays) > 0 {
+		b.WriteString("  ")
+	}
+	b.WriteString("]\n}\n")
+	return b.Bytes(), nil
+}
