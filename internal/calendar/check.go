@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	lunar "github.com/6tail/lunar-go/calendar"
@@ -146,6 +147,20 @@ const (
 // Lunar dates and the solar term come from github.com/6tail/lunar-go, in
 // China Standard Time.
 func statutoryDays(year int) []statutoryDay {
+	if v, ok := statutoryCache.Load(year); ok {
+		return v.([]statutoryDay)
+	}
+	days := computeStatutoryDays(year)
+	statutoryCache.Store(year, days)
+	return days
+}
+
+// statutoryCache holds statutoryDays by year: the astronomy behind the
+// lunar dates and solar terms costs about a third of a millisecond a year,
+// which every Check would otherwise pay again. Entries are never modified.
+var statutoryCache sync.Map // int -> []statutoryDay
+
+func computeStatutoryDays(year int) []statutoryDay {
 	d := func(m time.Month, day int) time.Time { return time.Date(year, m, day, 0, 0, 0, 0, Shanghai) }
 	fromSolar := func(s *lunar.Solar) time.Time {
 		return time.Date(s.GetYear(), time.Month(s.GetMonth()), s.GetDay(), 0, 0, 0, 0, Shanghai)
