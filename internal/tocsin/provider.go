@@ -137,6 +137,9 @@ const (
 type PostHoc struct {
 	Status     PostHocStatus  `json:"status"`
 	DueDate    string         `json:"due_date"`
+	// DuePending is set while the due date falls in a year whose calendar
+	// is not loaded: it is filled in when that year is loaded.
+	DuePending bool `json:"due_date_pending,omitempty"`
 	Report     string         `json:"report,omitempty"`
 	FiledAt    *time.Time     `json:"filed_at,omitempty"`
 	FiledBy    string         `json:"filed_by,omitempty"`

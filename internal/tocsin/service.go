@@ -552,14 +552,14 @@ func (s *Service) release(tx Tx, b *Broadcast, now time.Time) error {
 	b.record(now, Actor{}, "released", from, fmt.Sprintf("dispatched to %d provider(s)", len(b.Providers)))
 	if b.IsEmergency() {
 		b.PostHoc = &PostHoc{Status: PostHocDue}
-		days := s.PostHocWorkingDays
-		if days <= 0 {
-			days = DefaultPostHocWorkingDays
-		}
+		days := s.postHocDays()
 		// An emergency never waits on a calendar: without one the due
-		// date stays open rather than guessed.
+		// date is pending rather than guessed, and filled in when the
+		// year is loaded (FillPendingDueDates).
 		if due, err := s.Calendar.AddWorkingDays(now, days); err == nil {
 			b.PostHoc.DueDate = due.Format(DateLayout)
+		} else {
+			b.PostHoc.DuePending = true
 		}
 	}
 	if len(b.Providers) == 0 {

@@ -441,6 +441,10 @@ func noteText(l localizer, names map[string]string, e tocsin.Event) string {
 		}
 	case "post_hoc_reviewed":
 		return l.Code("verdict", e.Note)
+	case "post_hoc_due_set":
+		if date, ok := strings.CutPrefix(e.Note, "due "); ok {
+			return l.S("note.due_set", date)
+		}
 	case "dispatch_failed":
 		if who, rest, ok := strings.Cut(e.Note, ": "); ok {
 			return nameOr(names, who, "") + ": " + rest
