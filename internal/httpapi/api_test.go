@@ -113,7 +113,7 @@ func newTestAPI(t *testing.T) *testAPI {
 		Service:  svc,
 		Verifier: keys.Verifier(time.Now), // as serve: tokens expire in real time
 		Regions:  regions,
-		Days:     calendarDays{cal},
+		Days:     cal,
 		Log:      log,
 		Metrics:  metrics.New(),
 		Ready: func(ctx context.Context) httpapi.Readiness {
@@ -149,21 +149,6 @@ func newTestAPI(t *testing.T) *testAPI {
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &testAPI{URL: srv.URL, Keys: keys, Store: store, Service: svc, client: srv.Client()}
-}
-
-// calendarDays adapts the calendar to the API's day listing, as serve does.
-type calendarDays struct{ cal *calendar.Calendar }
-
-func (d calendarDays) DayReasons(from, to time.Time) ([]httpapi.DayView, error) {
-	days, err := d.cal.Days(from, to)
-	if err != nil {
-		return nil, &tocsin.Error{Code: tocsin.CodeCalendarMissing, Message: err.Error(), Err: err}
-	}
-	out := make([]httpapi.DayView, len(days))
-	for i, day := range days {
-		out[i] = httpapi.DayView{Date: day.Date.Format(tocsin.DateLayout), Working: day.Working, Reason: string(day.Reason), Holiday: day.Holiday}
-	}
-	return out, nil
 }
 
 // actorOf is the token holder for a directory organisation.
@@ -1067,7 +1052,7 @@ func TestCalendarEarliest(t *testing.T) {
 		if res.Status != http.StatusOK {
 			t.Fatal(res)
 		}
-		got := decode[struct{ Days []httpapi.DayView }](t, res)
+		got := decode[struct{ Days []tocsin.CalendarDay }](t, res)
 		if len(got.Days) != 3 || !got.Days[0].Working || got.Days[1].Working || !got.Days[2].Working {
 			t.Errorf("days = %+v, want Friday working, Saturday not, Sunday a make-up working day", got.Days)
 		}
