@@ -9,11 +9,14 @@
 // at run time (see internal/calendar.Load); such a file also overrides the
 // embedded file for the same year.
 //
-// File format (cn/YYYY.json, all dates YYYY-MM-DD inside that year):
+// File format (cn/YYYY.json, all dates YYYY-MM-DD inside that year or
+// within a week of it: New Year's Day can start in the last days of the year
+// before, as in 2019 and 2023):
 //
 //	{
 //	  "year": 2026,
 //	  "notice": "国务院办公厅关于2026年部分节假日安排的通知",
+//	  "source": {"title": "国务院办公厅关于2026年部分节假日安排的通知", "number": "国办发明电〔2025〕N号", "date": "2025-11-04"},
 //	  "sources": ["gov.cn/zhengce/zhengceku/202511/content_7047091.htm"],
 //	  "holidays": [
 //	    {"name": "元旦", "name_en": "New Year's Day", "from": "2026-01-01", "to": "2026-01-03"}
@@ -25,7 +28,11 @@
 //
 // "holidays" are the days off, from and to inclusive; "workdays" are the
 // make-up working days (always a Saturday or Sunday) and the holiday each
-// one compensates.
+// one compensates. "source" (optional, written by `tocsin calendar import`)
+// identifies the notice the file was read from; "number" and "date" are
+// there when the text gives them. Every file must pass calendar.Check (the
+// statutory days off of 《全国年节及纪念日放假办法》, make-up days on
+// weekends, unbroken holiday stretches) before it is used.
 package calendars
 
 import "embed"

@@ -3,8 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/tocsin-dev/tocsin/internal/atomicfile"
 	"github.com/tocsin-dev/tocsin/internal/calendar"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
@@ -12,8 +16,9 @@ import (
 func runCalendar(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("calendar", stderr)
 	dir := fs.String("calendars", envOr(getenv, "TOCSIN_CALENDARS", ""), "directory of extra calendar files (YYYY.json)")
+	dryRun := fs.Bool("dry-run", false, "import: print the changes and write nothing")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage:\n  tocsin calendar earliest YYYY-MM-DD\n  tocsin calendar days FROM TO\n\nFlags:\n")
+		fmt.Fprint(stderr, "Usage:\n  tocsin calendar earliest YYYY-MM-DD\n  tocsin calendar days FROM TO\n  tocsin calendar import NOTICE.txt --calendars DIR [--dry-run]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	pos, err := parseFlags(fs, args)
@@ -22,9 +27,13 @@ func runCalendar(args []string, getenv func(string) string, stdout, stderr io.Wr
 	}
 	if len(pos) == 0 {
 		fs.Usage()
-		return usageError("calendar needs a subcommand: earliest or days")
+		return usageError("calendar needs a subcommand: earliest, days or import")
 	}
-	cal, err := calendar.Load(*dir)
+	loadDir := *dir
+	if _, err := os.Stat(loadDir); pos[0] == "import" && os.IsNotExist(err) {
+		loadDir = "" // import creates the directory; until then only the embedded years are loaded
+	}
+	cal, err := calendar.Load(loadDir)
 	if err != nil {
 		return err
 	}
@@ -66,8 +75,64 @@ func runCalendar(args []string, getenv func(string) string, stdout, stderr io.Wr
 			fmt.Fprintln(stdout, d.String())
 		}
 		return nil
+	case "import":
+		if len(pos) != 2 {
+			return usageError("usage: tocsin calendar import NOTICE.txt --calendars DIR [--dry-run]")
+		}
+		return importNotice(cal, pos[1], *dir, *dryRun, stdout)
 	}
-	return usageError("unknown calendar subcommand %q (want earliest or days)", pos[0])
+	return usageError("unknown calendar subcommand %q (want earliest, days or import)", pos[0])
+}
+
+// importNotice reads a State Council notice, checks it, prints what it
+// changes against the calendar loaded now, and unless dryRun writes
+// DIR/YYYY.json atomically, where `serve --calendars DIR` and the other
+// calendar commands will find it.
+func importNotice(cal *calendar.Calendar, file, dir string, dryRun bool, stdout io.Writer) error {
+	if dir == "" && !dryRun {
+		return usageError("import needs --calendars DIR to write the year's file to (or --dry-run)")
+	}
+	text, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("calendar import: %w", err)
+	}
+	y, changes, err := calendar.Import(string(text), cal)
+	if err != nil {
+		return fmt.Errorf("calendar import: %s: %w", file, err)
+	}
+	src := []string{y.Notice}
+	if y.Source != nil {
+		if y.Source.Number != "" {
+			src = append(src, y.Source.Number)
+		}
+		if y.Source.Date != "" {
+			src = append(src, y.Source.Date)
+		}
+	}
+	fmt.Fprintln(stdout, strings.Join(src, ", "))
+	if _, loaded := cal.File(y.Year); loaded {
+		fmt.Fprintf(stdout, "%d is loaded now; the notice changes:\n", y.Year)
+	} else {
+		fmt.Fprintf(stdout, "%d is not loaded now; against plain weekdays and weekends, the notice makes:\n", y.Year)
+	}
+	fmt.Fprint(stdout, calendar.FormatChanges(changes))
+	if dryRun {
+		fmt.Fprintln(stdout, "dry run: nothing written")
+		return nil
+	}
+	data, err := calendar.EncodeYear(*y)
+	if err != nil {
+		return fmt.Errorf("calendar import: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("calendar import: %w", err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%d.json", y.Year))
+	if err := atomicfile.Write(path, data, 0o644); err != nil {
+		return fmt.Errorf("calendar import: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", path)
+	return nil
 }
 
 func parseDay(s string) (time.Time, error) {

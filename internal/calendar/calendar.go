@@ -19,6 +19,8 @@ package calendar
 import (
 	"fmt"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rickar/cal/v2"
@@ -96,11 +98,20 @@ func (e *MissingYearError) Error() string {
 // MissingYear returns the year that has no calendar.
 func (e *MissingYearError) MissingYear() int { return e.Year }
 
-// Calendar is a set of loaded years. It is immutable after construction and
-// safe for concurrent use.
+// Calendar is a set of loaded years. It is safe for concurrent use: readers
+// see one consistent set of years per call, and Add swaps in a new set
+// atomically while they run.
 type Calendar struct {
+	mu  sync.Mutex               // serialises Add; readers never take it
+	cur atomic.Pointer[snapshot] // never nil after New
+}
+
+// snapshot is one immutable set of loaded years. Every query works on the
+// snapshot it loaded at its start, so a year added meanwhile cannot change
+// the answer halfway through a walk over working days.
+type snapshot struct {
 	bc     *cal.BusinessCalendar
-	years  map[int]bool
+	files  map[int]Year      // the checked files, deep copies
 	makeup map[dayKey]string // make-up working day -> holiday it compensates
 	en     map[dayKey]string // make-up working day -> English name of that holiday, if known
 	sorted []int
@@ -118,35 +129,133 @@ func keyOf(t time.Time) dayKey {
 }
 
 // New builds a calendar from the given years. A later Year with the same
-// number replaces an earlier one entirely. Each Year is checked as ParseYear
-// checks it.
+// number replaces an earlier one entirely. Each Year must pass Check (the
+// error is a *CheckError).
 func New(years ...Year) (*Calendar, error) {
-	chosen := make(map[int]*parsedYear)
+	chosen := make(map[int]Year)
 	for _, y := range years {
-		p, err := y.parse()
-		if err != nil {
-			return nil, fmt.Errorf("calendar: %w", err)
-		}
-		chosen[y.Year] = p
+		chosen[y.Year] = y
 	}
+	s, err := build(chosen)
+	if err != nil {
+		return nil, err
+	}
+	c := &Calendar{}
+	c.cur.Store(s)
+	return c, nil
+}
 
-	c := &Calendar{
+// Add loads y, replacing a loaded year of the same number, for every query
+// that starts after it returns; queries already running finish on the
+// calendar they started with. y must pass Check (the error is then a
+// *CheckError) and agree with the adjoining loaded years on the dates they
+// share. On error the calendar is unchanged.
+func (c *Calendar) Add(y Year) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next, err := c.with(y)
+	if err != nil {
+		return err
+	}
+	c.cur.Store(next)
+	return nil
+}
+
+// with returns the snapshot of c's years with y added or replaced.
+func (c *Calendar) with(y Year) (*snapshot, error) {
+	old := c.cur.Load()
+	chosen := make(map[int]Year, len(old.files)+1)
+	for n, f := range old.files {
+		chosen[n] = f
+	}
+	chosen[y.Year] = y
+	return build(chosen)
+}
+
+// File returns a copy of the loaded file of year n.
+func (c *Calendar) File(n int) (Year, bool) {
+	y, ok := c.cur.Load().files[n]
+	if !ok {
+		return Year{}, false
+	}
+	return y.clone(), true
+}
+
+// clone deep-copies y, so that neither the caller nor the calendar can
+// change the other's copy.
+func (y Year) clone() Year {
+	out := y
+	if y.Source != nil {
+		src := *y.Source
+		out.Source = &src
+	}
+	out.Sources = append([]string(nil), y.Sources...)
+	out.Holidays = append([]Holiday(nil), y.Holidays...)
+	out.Workdays = append([]MakeUpDay(nil), y.Workdays...)
+	return out
+}
+
+// build checks the chosen years and makes their snapshot. A date that two
+// files both schedule (New Year's Day of one year falling in the last days
+// of the one before) must be scheduled the same way by both.
+func build(chosen map[int]Year) (*snapshot, error) {
+	s := &snapshot{
 		bc:     cal.NewBusinessCalendar(),
-		years:  make(map[int]bool, len(chosen)),
+		files:  make(map[int]Year, len(chosen)),
 		makeup: make(map[dayKey]string),
 		en:     make(map[dayKey]string),
 	}
-	for n, p := range chosen {
-		c.years[n] = true
-		c.sorted = append(c.sorted, n)
+	for n := range chosen {
+		s.sorted = append(s.sorted, n)
+	}
+	sort.Ints(s.sorted)
+	type claim struct {
+		year    int
+		makeup  bool
+		holiday string
+	}
+	claims := make(map[dayKey]claim)
+	take := func(year int, d time.Time, makeup bool, holiday string) (bool, error) {
+		k := keyOf(d)
+		prev, ok := claims[k]
+		if !ok {
+			claims[k] = claim{year, makeup, holiday}
+			return true, nil
+		}
+		if prev.makeup != makeup || prev.holiday != holiday {
+			what := func(c claim) string {
+				if c.makeup {
+					return "a make-up working day for " + c.holiday
+				}
+				return "a day off of " + c.holiday
+			}
+			return false, fmt.Errorf("calendar: %s is %s in the %d calendar but %s in the %d calendar",
+				d.Format(dateLayout), what(prev), prev.year, what(claim{year, makeup, holiday}), year)
+		}
+		return false, nil
+	}
+	for _, n := range s.sorted {
+		y := chosen[n]
+		p, vs := check(y)
+		if len(vs) > 0 {
+			return nil, fmt.Errorf("calendar: %w", &CheckError{Year: y.Year, Violations: vs})
+		}
+		s.files[n] = y.clone()
 		for _, h := range p.holidays {
 			for d := h.from; !d.After(h.to); d = d.AddDate(0, 0, 1) {
-				c.bc.AddHoliday(&cal.Holiday{
+				fresh, err := take(n, d, false, h.name)
+				if err != nil {
+					return nil, err
+				}
+				if !fresh {
+					continue
+				}
+				s.bc.AddHoliday(&cal.Holiday{
 					Name:        h.name,
 					Description: h.nameEN,
 					Type:        cal.ObservancePublic,
-					StartYear:   n,
-					EndYear:     n,
+					StartYear:   d.Year(),
+					EndYear:     d.Year(),
 					Month:       d.Month(),
 					Day:         d.Day(),
 					Func:        calcShanghai,
@@ -154,28 +263,34 @@ func New(years ...Year) (*Calendar, error) {
 			}
 		}
 		for _, m := range p.makeup {
+			fresh, err := take(n, m.date, true, m.forName)
+			if err != nil {
+				return nil, err
+			}
+			if !fresh {
+				continue
+			}
 			k := keyOf(m.date)
-			c.makeup[k] = m.forName
+			s.makeup[k] = m.forName
 			if en, ok := p.nameEN[m.forName]; ok {
-				c.en[k] = en
+				s.en[k] = en
 			}
 		}
 	}
-	sort.Ints(c.sorted)
 	// Saturdays and Sundays are days off unless they are make-up working
 	// days; the holidays added above are then removed by IsWorkday itself.
-	// The closure only reads c.makeup, which never changes after New.
-	c.bc.WorkdayFunc = func(date time.Time) bool {
+	// The closure only reads s.makeup, which never changes after build.
+	s.bc.WorkdayFunc = func(date time.Time) bool {
 		switch date.Weekday() {
 		case time.Saturday, time.Sunday:
-			_, ok := c.makeup[keyOf(date)]
+			_, ok := s.makeup[keyOf(date)]
 			return ok
 		}
 		return true
 	}
-	// c.bc.Cacheable stays false: the cache is a map written by IsHoliday,
+	// s.bc.Cacheable stays false: the cache is a map written by IsHoliday,
 	// which would make concurrent reads a data race.
-	return c, nil
+	return s, nil
 }
 
 // calcShanghai is cal.CalcDayOfMonth in Shanghai rather than cal.DefaultLoc
@@ -186,14 +301,14 @@ func calcShanghai(h *cal.Holiday, year int) time.Time {
 
 // Years returns the loaded years in ascending order.
 func (c *Calendar) Years() []int {
-	return append([]int(nil), c.sorted...)
+	return append([]int(nil), c.cur.Load().sorted...)
 }
 
 // date returns t's calendar date in Shanghai at midnight, or a
 // *MissingYearError if its year is not loaded.
-func (c *Calendar) date(t time.Time) (time.Time, error) {
+func (c *snapshot) date(t time.Time) (time.Time, error) {
 	y, m, d := t.In(Shanghai).Date()
-	if !c.years[y] {
+	if _, ok := c.files[y]; !ok {
 		return time.Time{}, &MissingYearError{Year: y}
 	}
 	return time.Date(y, m, d, 0, 0, 0, 0, Shanghai), nil
@@ -201,21 +316,22 @@ func (c *Calendar) date(t time.Time) (time.Time, error) {
 
 // nextDay returns the day after d (midnight Shanghai), or a
 // *MissingYearError if that day's year is not loaded.
-func (c *Calendar) nextDay(d time.Time) (time.Time, error) {
+func (c *snapshot) nextDay(d time.Time) (time.Time, error) {
 	return c.date(d.AddDate(0, 0, 1))
 }
 
 // Day reports d's date and its working-day status.
 func (c *Calendar) Day(d time.Time) (Day, error) {
-	date, err := c.date(d)
+	s := c.cur.Load()
+	date, err := s.date(d)
 	if err != nil {
 		return Day{}, err
 	}
-	return c.day(date), nil
+	return s.day(date), nil
 }
 
 // day classifies a date already normalised by c.date.
-func (c *Calendar) day(date time.Time) Day {
+func (c *snapshot) day(date time.Time) Day {
 	out := Day{Date: date, Working: c.bc.IsWorkday(date)}
 	k := keyOf(date)
 	if name, ok := c.makeup[k]; ok {
@@ -241,6 +357,10 @@ func (c *Calendar) day(date time.Time) Day {
 
 // IsWorkingDay reports whether d's date is a working day.
 func (c *Calendar) IsWorkingDay(d time.Time) (bool, error) {
+	return c.cur.Load().isWorkingDay(d)
+}
+
+func (c *snapshot) isWorkingDay(d time.Time) (bool, error) {
 	date, err := c.date(d)
 	if err != nil {
 		return false, err
@@ -251,6 +371,10 @@ func (c *Calendar) IsWorkingDay(d time.Time) (bool, error) {
 // AddWorkingDays returns the n-th working day strictly after d's date; d's
 // date itself never counts, working day or not. n must be at least 1.
 func (c *Calendar) AddWorkingDays(d time.Time, n int) (time.Time, error) {
+	return c.cur.Load().addWorkingDays(d, n)
+}
+
+func (c *snapshot) addWorkingDays(d time.Time, n int) (time.Time, error) {
 	if n < 1 {
 		return time.Time{}, fmt.Errorf("calendar: working-day count must be at least 1, got %d", n)
 	}
@@ -273,12 +397,16 @@ func (c *Calendar) AddWorkingDays(d time.Time, n int) (time.Time, error) {
 // non-emergency filing made on filed's date: the EarliestWorkingDays-th
 // working day after it. Sending on that date or later is allowed.
 func (c *Calendar) EarliestSendDate(filed time.Time) (time.Time, error) {
-	return c.AddWorkingDays(filed, EarliestWorkingDays)
+	return c.cur.Load().addWorkingDays(filed, EarliestWorkingDays)
 }
 
 // WorkingDaysBetween counts the working days in (from, to]: from's date
 // excluded, to's date included. It is 0 if to's date is not after from's.
 func (c *Calendar) WorkingDaysBetween(from, to time.Time) (int, error) {
+	return c.cur.Load().workingDaysBetween(from, to)
+}
+
+func (c *snapshot) workingDaysBetween(from, to time.Time) (int, error) {
 	f, err := c.date(from)
 	if err != nil {
 		return 0, err
@@ -303,6 +431,10 @@ func (c *Calendar) WorkingDaysBetween(from, to time.Time) (int, error) {
 // Days returns every date from from's date to to's date, both included. It
 // is an error if to's date is before from's.
 func (c *Calendar) Days(from, to time.Time) ([]Day, error) {
+	return c.cur.Load().days(from, to)
+}
+
+func (c *snapshot) days(from, to time.Time) ([]Day, error) {
 	f, err := c.date(from)
 	if err != nil {
 		return nil, err

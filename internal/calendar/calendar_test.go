@@ -476,23 +476,42 @@ func yearFromFile(t *testing.T, year int) calendar.Year {
 	return y
 }
 
+// fake2027 is lawful (every statutory day of 2027 is a day off of its
+// holiday) but not the real 2027 schedule: only the law's minimum, plus a
+// longer New Year with a make-up Saturday.
 const fake2027 = `{
   "year": 2027,
   "notice": "test: not the real 2027 schedule",
   "holidays": [
-    {"name": "元旦", "name_en": "New Year's Day", "from": "2027-01-01", "to": "2027-01-03"}
+    {"name": "元旦", "name_en": "New Year's Day", "from": "2027-01-01", "to": "2027-01-03"},
+    {"name": "春节", "from": "2027-02-05", "to": "2027-02-08"},
+    {"name": "清明节", "from": "2027-04-05", "to": "2027-04-05"},
+    {"name": "劳动节", "from": "2027-05-01", "to": "2027-05-02"},
+    {"name": "端午节", "from": "2027-06-09", "to": "2027-06-09"},
+    {"name": "中秋节", "from": "2027-09-15", "to": "2027-09-15"},
+    {"name": "国庆节", "from": "2027-10-01", "to": "2027-10-03"}
   ],
   "workdays": [
     {"date": "2027-01-09", "for": "元旦"}
   ]
 }`
 
-// An override of 2026 keeping only New Year, with no make-up days.
+// lawful2026 lists only the days off the law itself fixes in 2026 (the
+// amended 《全国年节及纪念日放假办法》), as JSON array elements.
+const lawful2026 = `{"name": "元旦", "from": "2026-01-01", "to": "2026-01-01"},
+    {"name": "春节", "from": "2026-02-16", "to": "2026-02-19"},
+    {"name": "清明节", "from": "2026-04-05", "to": "2026-04-05"},
+    {"name": "劳动节", "from": "2026-05-01", "to": "2026-05-02"},
+    {"name": "端午节", "from": "2026-06-19", "to": "2026-06-19"},
+    {"name": "中秋节", "from": "2026-09-25", "to": "2026-09-25"},
+    {"name": "国庆节", "from": "2026-10-01", "to": "2026-10-03"}`
+
+// An override of 2026 with only the statutory days off and no make-up days.
 const override2026 = `{
   "year": 2026,
   "notice": "test override",
   "sources": ["test"],
-  "holidays": [{"name": "元旦", "from": "2026-01-01", "to": "2026-01-03"}],
+  "holidays": [` + lawful2026 + `],
   "workdays": []
 }`
 
@@ -532,10 +551,12 @@ func TestLoad(t *testing.T) {
 		working bool
 		reason  calendar.Reason
 	}{
-		{"2026-01-02", false, calendar.ReasonHoliday},      // still a holiday in the override
+		{"2026-01-01", false, calendar.ReasonHoliday},      // still a holiday in the override
+		{"2026-01-02", true, calendar.ReasonWorkday},       // no longer a holiday
 		{"2026-01-04", false, calendar.ReasonWeekend},      // no longer a make-up day
-		{"2026-02-16", true, calendar.ReasonWorkday},       // Spring Festival gone
-		{"2026-10-01", true, calendar.ReasonWorkday},       // National Day gone
+		{"2026-02-16", false, calendar.ReasonHoliday},      // New Year's Eve, statutory
+		{"2026-02-20", true, calendar.ReasonWorkday},       // Spring Festival shortened to the law's four days
+		{"2026-10-05", true, calendar.ReasonWorkday},       // National Day shortened to the law's three days
 		{"2025-10-01", false, calendar.ReasonHoliday},      // 2025 untouched
 		{"2027-01-01", false, calendar.ReasonHoliday},      // added year
 		{"2027-01-09", true, calendar.ReasonMakeUpWorkday}, // added year's make-up Saturday
@@ -573,8 +594,10 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"2027.json", "workdays[0].date", "2027-01-11", "Saturday or Sunday"}},
 		{"name mismatch", map[string]string{"2028.json": fake2027}, []string{"2028.json", "2028", "2027"}},
 		{"misnamed json", map[string]string{"cn2027.json": fake2027}, []string{"cn2027.json", "YYYY.json"}},
-		{"unknown field", map[string]string{"2026.json": strings.Replace(override2026, `"sources"`, `"source"`, 1)},
-			[]string{"2026.json", `unknown field "source"`}},
+		{"unknown field", map[string]string{"2026.json": strings.Replace(override2026, `"sources"`, `"sourcez"`, 1)},
+			[]string{"2026.json", `unknown field "sourcez"`}},
+		{"unlawful year", map[string]string{"2027.json": strings.Replace(fake2027, `"from": "2027-02-05"`, `"from": "2027-02-06"`, 1)},
+			[]string{"2027.json", "2027-02-05", "春节", "农历除夕", "statutory"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -606,15 +629,15 @@ func TestNewLaterYearOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := c1.IsWorkingDay(day(t, "2026-02-16")); !ok {
-		t.Error("New(real, override): 2026-02-16 should be a working day in the override")
+	if ok, _ := c1.IsWorkingDay(day(t, "2026-02-20")); !ok {
+		t.Error("New(real, override): 2026-02-20 should be a working day in the override")
 	}
 	c2, err := calendar.New(over, real)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := c2.IsWorkingDay(day(t, "2026-02-16")); ok {
-		t.Error("New(override, real): 2026-02-16 should be a holiday")
+	if ok, _ := c2.IsWorkingDay(day(t, "2026-02-20")); ok {
+		t.Error("New(override, real): 2026-02-20 should be a holiday")
 	}
 	// New checks its input as ParseYear does.
 	bad := real
@@ -657,11 +680,18 @@ func TestParseYearRejects(t *testing.T) {
 		{"impossible date", base(`{"name": "春节", "from": "2026-02-15", "to": "2026-02-30"}`, ``), []string{".to", "2026-02-30"}},
 		{"datetime", base(`{"name": "元旦", "from": "2026-01-01T00:00:00Z", "to": "2026-01-01"}`, ``), []string{".from", "2026-01-01T00:00:00Z"}},
 		{"from after to", base(`{"name": "元旦", "from": "2026-01-03", "to": "2026-01-01"}`, ``), []string{"holidays[0] (元旦)", "2026-01-03", "after", "2026-01-01"}},
-		{"holiday in other year", base(`{"name": "元旦", "from": "2025-12-31", "to": "2026-01-01"}`, ``), []string{".from", "2025-12-31", "not in year 2026"}},
-		{"holiday runs into next year", base(`{"name": "元旦", "from": "2026-12-31", "to": "2027-01-01"}`, ``), []string{".to", "2027-01-01"}},
+		{"holiday in other year", base(`{"name": "元旦", "from": "2025-06-01", "to": "2026-01-01"}`, ``), []string{".from", "2025-06-01", "not in year 2026"}},
+		{"holiday runs far into next year", base(`{"name": "元旦", "from": "2026-12-31", "to": "2027-01-09"}`, ``), []string{".to", "2027-01-09"}},
+		{"holiday wholly in adjoining year", base(`{"name": "元旦", "from": "2025-12-30", "to": "2025-12-31"}`, ``), []string{"holidays[0] (元旦)", "no day in year 2026"}},
 		{"overlapping holidays", base(ny+`, {"name": "x", "from": "2026-01-03", "to": "2026-01-05"}`, ``), []string{"holidays[1] (x)", "2026-01-03", "holidays[0] (元旦)"}},
 		{"make-up on weekday", base(ny, `{"date": "2026-01-05", "for": "元旦"}`), []string{"workdays[0].date", "2026-01-05", "Monday"}},
-		{"make-up in other year", base(ny, `{"date": "2027-01-02", "for": "元旦"}`), []string{"workdays[0].date", "2027-01-02"}},
+		{"make-up in other year", base(ny, `{"date": "2027-01-09", "for": "元旦"}`), []string{"workdays[0].date", "2027-01-09"}},
+		{"make-up for unknown holiday", base(ny, `{"date": "2026-01-04", "for": "圣诞节"}`), []string{"workdays[0].for", "圣诞节"}},
+		{"unknown holiday", base(ny+`, {"name": "圣诞节", "from": "2026-12-25", "to": "2026-12-25"}`, ``), []string{"holidays[1] (圣诞节).name", "not a statutory holiday"}},
+		{"before 2014", `{"year": 2013, "notice": "n", "holidays": [{"name": "元旦", "from": "2013-01-01", "to": "2013-01-03"}]}`, []string{"2013", "2014"}},
+		{"bad document number", `{"year": 2026, "notice": "n", "source": {"title": "t", "number": "国办发〔2025〕7"}, "holidays": [` + lawful2026 + `]}`, []string{"source.number"}},
+		{"bad source date", `{"year": 2026, "notice": "n", "source": {"title": "t", "date": "2024-11-04"}, "holidays": [` + lawful2026 + `]}`, []string{"source.date", "2024-11-04"}},
+		{"unknown source field", `{"year": 2026, "notice": "n", "source": {"title": "t", "url": "x"}, "holidays": [` + lawful2026 + `]}`, []string{`unknown field "url"`}},
 		{"make-up bad date", base(ny, `{"date": "20260104", "for": "元旦"}`), []string{"workdays[0].date", "20260104"}},
 		{"make-up missing for", base(ny, `{"date": "2026-01-04"}`), []string{"workdays[0].for"}},
 		{"make-up also holiday", base(ny, `{"date": "2026-01-03", "for": "元旦"}`), []string{"workdays[0].date", "2026-01-03", "holiday", "holidays[0] (元旦)"}},
@@ -681,10 +711,33 @@ func TestParseYearRejects(t *testing.T) {
 			}
 		})
 	}
-	// The accepted minimal form.
-	y, err := calendar.ParseYear([]byte(base(ny, `{"date": "2026-01-04", "for": "元旦"}`)))
-	if err != nil || y.Year != 2026 || len(y.Holidays) != 1 || len(y.Workdays) != 1 {
+	// The accepted minimal form: the statutory days off and nothing else.
+	y, err := calendar.ParseYear([]byte(base(lawful2026, `{"date": "2026-01-04", "for": "元旦"}`)))
+	if err != nil || y.Year != 2026 || len(y.Holidays) != 7 || len(y.Workdays) != 1 {
 		t.Errorf("ParseYear(minimal) = %+v, %v", y, err)
+	}
+	// Dates adjoining the year (New Year's Day 2026 starting on 2025-12-31,
+	// with a make-up Saturday before it) are accepted.
+	adj := strings.Replace(lawful2026, `"from": "2026-01-01"`, `"from": "2025-12-31"`, 1)
+	y, err = calendar.ParseYear([]byte(base(adj, `{"date": "2025-12-27", "for": "元旦"}`)))
+	if err != nil || y.Holidays[0].From != "2025-12-31" {
+		t.Errorf("ParseYear(adjoining) = %+v, %v", y, err)
+	}
+	// Every violation is listed, typed, with its rule and date.
+	_, err = calendar.ParseYear([]byte(base(ny, `{"date": "2026-01-05", "for": "元旦"}`)))
+	var ce *calendar.CheckError
+	if !errors.As(err, &ce) || ce.Year != 2026 {
+		t.Fatalf("error %v (%T), want *CheckError for 2026", err, err)
+	}
+	rules := map[calendar.Rule][]string{}
+	for _, v := range ce.Violations {
+		rules[v.Rule] = append(rules[v.Rule], v.Date)
+	}
+	if got := rules[calendar.RuleMakeUpWeekend]; !reflect.DeepEqual(got, []string{"2026-01-05"}) {
+		t.Errorf("makeup_weekend violations at %v, want [2026-01-05]", got)
+	}
+	if got := len(rules[calendar.RuleStatutory]); got != 12 {
+		t.Errorf("%d statutory violations, want 12 (all but New Year's Day): %v", got, err)
 	}
 }
 

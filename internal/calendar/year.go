@@ -22,10 +22,19 @@ import (
 // files under calendars/cn.
 type Year struct {
 	Year     int         `json:"year"`
-	Notice   string      `json:"notice"`   // title of the State Council notice
-	Sources  []string    `json:"sources"`  // where the dates were checked
-	Holidays []Holiday   `json:"holidays"` // days off
-	Workdays []MakeUpDay `json:"workdays"` // weekend days worked (调休上班)
+	Notice   string      `json:"notice"`            // title of the State Council notice
+	Source   *Source     `json:"source,omitempty"`  // the notice itself, when the file was made from it
+	Sources  []string    `json:"sources,omitempty"` // where the dates were checked
+	Holidays []Holiday   `json:"holidays"`          // days off
+	Workdays []MakeUpDay `json:"workdays"`          // weekend days worked (调休上班)
+}
+
+// Source identifies the notice a file was read from. Files written before
+// this field existed have none; Check accepts both.
+type Source struct {
+	Title  string `json:"title"`            // 国务院办公厅关于YYYY年部分节假日安排的通知
+	Number string `json:"number,omitempty"` // document number, 国办发明电〔YYYY〕N号, when the text gives it
+	Date   string `json:"date,omitempty"`   // date of issue (YYYY-MM-DD), when the text gives it
 }
 
 // Holiday is a run of days off, From and To (YYYY-MM-DD) both included.
@@ -53,12 +62,10 @@ const (
 	maxYear = 9999
 )
 
-// ParseYear decodes and checks one year's file. It is strict: unknown
-// fields, trailing data, malformed dates, dates outside the year, a holiday
-// whose from is after its to, a day listed twice, a make-up working day that
-// is not a Saturday or Sunday, and a date that is both a holiday and a
-// make-up working day are all rejected, with an error naming the field and
-// date.
+// ParseYear decodes and checks one year's file. Decoding is strict
+// (unknown fields, trailing data and wrong types are errors with a line and
+// column); the schedule must then pass Check, whose *CheckError names every
+// broken rule with its field and date.
 func ParseYear(data []byte) (Year, error) {
 	var y Year
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -69,7 +76,7 @@ func ParseYear(data []byte) (Year, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Year{}, fmt.Errorf("unexpected data after the JSON object at %s", position(data, dec.InputOffset()))
 	}
-	if _, err := y.parse(); err != nil {
+	if err := Check(y); err != nil {
 		return Year{}, err
 	}
 	return y, nil
@@ -119,99 +126,6 @@ type parsedHoliday struct {
 type parsedMakeUp struct {
 	date    time.Time
 	forName string
-}
-
-// parse checks y and returns its dates. Errors start with the year.
-func (y Year) parse() (*parsedYear, error) {
-	if y.Year < minYear || y.Year > maxYear {
-		return nil, fmt.Errorf("year: %d is missing or out of range (%d to %d)", y.Year, minYear, maxYear)
-	}
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("year %d: "+format, append([]any{y.Year}, args...)...)
-	}
-	if err := checkText(y.Notice); err != nil {
-		return nil, fail("notice: %v", err)
-	}
-	for i, s := range y.Sources {
-		if err := checkText(s); err != nil {
-			return nil, fail("sources[%d]: %v", i, err)
-		}
-	}
-	if len(y.Holidays) == 0 {
-		return nil, fail("holidays: none listed")
-	}
-
-	p := &parsedYear{nameEN: make(map[string]string)}
-	// owner records which entry already claimed a date, for error messages.
-	owner := make(map[string]string)
-	for i, h := range y.Holidays {
-		field := fmt.Sprintf("holidays[%d]", i)
-		if err := checkText(h.Name); err != nil {
-			return nil, fail("%s.name: %v", field, err)
-		}
-		field += " (" + h.Name + ")"
-		if h.NameEN != "" {
-			if err := checkText(h.NameEN); err != nil {
-				return nil, fail("%s.name_en: %v", field, err)
-			}
-		}
-		from, err := parseDate(h.From, y.Year)
-		if err != nil {
-			return nil, fail("%s.from: %v", field, err)
-		}
-		to, err := parseDate(h.To, y.Year)
-		if err != nil {
-			return nil, fail("%s.to: %v", field, err)
-		}
-		if to.Before(from) {
-			return nil, fail("%s: from %s is after to %s", field, h.From, h.To)
-		}
-		for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-			ds := d.Format(dateLayout)
-			if prev, ok := owner[ds]; ok {
-				return nil, fail("%s: %s is already a holiday in %s", field, ds, prev)
-			}
-			owner[ds] = field
-		}
-		p.holidays = append(p.holidays, parsedHoliday{name: h.Name, nameEN: h.NameEN, from: from, to: to})
-		if _, ok := p.nameEN[h.Name]; !ok && h.NameEN != "" {
-			p.nameEN[h.Name] = h.NameEN
-		}
-	}
-	for i, m := range y.Workdays {
-		field := fmt.Sprintf("workdays[%d]", i)
-		d, err := parseDate(m.Date, y.Year)
-		if err != nil {
-			return nil, fail("%s.date: %v", field, err)
-		}
-		if wd := d.Weekday(); wd != time.Saturday && wd != time.Sunday {
-			return nil, fail("%s.date: %s is a %s; a make-up working day must be a Saturday or Sunday", field, m.Date, wd)
-		}
-		if prev, ok := owner[m.Date]; ok {
-			if strings.HasPrefix(prev, "holidays[") {
-				return nil, fail("%s.date: %s is both a make-up working day and a holiday in %s", field, m.Date, prev)
-			}
-			return nil, fail("%s.date: %s is already listed in %s", field, m.Date, prev)
-		}
-		owner[m.Date] = field
-		if err := checkText(m.For); err != nil {
-			return nil, fail("%s.for: %v", field, err)
-		}
-		p.makeup = append(p.makeup, parsedMakeUp{date: d, forName: m.For})
-	}
-	return p, nil
-}
-
-// parseDate parses s as YYYY-MM-DD, midnight in Shanghai, inside year.
-func parseDate(s string, year int) (time.Time, error) {
-	d, err := time.ParseInLocation(dateLayout, s, Shanghai)
-	if err != nil || d.Format(dateLayout) != s {
-		return time.Time{}, fmt.Errorf("%q is not a valid date (YYYY-MM-DD)", s)
-	}
-	if d.Year() != year {
-		return time.Time{}, fmt.Errorf("%s is not in year %d", s, year)
-	}
-	return d, nil
 }
 
 // checkText requires a non-blank, single-line text: names end up in
@@ -295,4 +209,57 @@ func fileYear(name string) (int, bool) {
 	}
 	n, err := strconv.Atoi(base)
 	return n, err == nil
+}
+
+// EncodeYear writes y in the layout of the files under calendars/cn: one
+// holiday or make-up day a line, so that a diff of two versions reads as a
+// diff of the schedule. y must pass Check.
+func EncodeYear(y Year) ([]byte, error) {
+	if err := Check(y); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	line := func(v any) string {
+		out, _ := json.Marshal(v) // plain structs of strings: cannot fail
+		return strings.ReplaceAll(strings.ReplaceAll(string(out), `":`, `": `), `","`, `", "`)
+	}
+	fmt.Fprintf(&b, "{\n  \"year\": %d,\n  \"notice\": %s,\n", y.Year, line(y.Notice))
+	if y.Source != nil {
+		fmt.Fprintf(&b, "  \"source\": %s,\n", line(y.Source))
+	}
+	if len(y.Sources) > 0 {
+		b.WriteString("  \"sources\": [\n")
+		for i, s := range y.Sources {
+			b.WriteString("    " + line(s))
+			if i < len(y.Sources)-1 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('\n')
+		}
+		b.WriteString("  ],\n")
+	}
+	b.WriteString("  \"holidays\": [\n")
+	for i, h := range y.Holidays {
+		b.WriteString("    " + line(h))
+		if i < len(y.Holidays)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("  ],\n  \"workdays\": [")
+	for i, w := range y.Workdays {
+		if i == 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString("    " + line(w))
+		if i < len(y.Workdays)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	if len(y.Workdays) > 0 {
+		b.WriteString("  ")
+	}
+	b.WriteString("]\n}\n")
+	return b.Bytes(), nil
 }

@@ -305,11 +305,14 @@ func (d *Dispatcher) relayLoop(ctx context.Context) error {
 		if err != nil {
 			since := d.relayFailed(err)
 			d.Log.Warn("publishing dispatches failed; retrying", slog.Any("error", err), slog.Duration("in", wait))
-			if time.Since(since) >= resetupAfter {
+			if time.Since(since) >= resetupAfter && d.dispatchStreamGone(ctx) {
 				// Whatever failed may have taken the streams with it (a
-				// JetStream restarted on an empty store): make them again.
+				// JetStream restarted on an empty store): make them again,
+				// and publish again what they may have held.
 				if err := d.setupDispatch(ctx); err != nil && ctx.Err() == nil {
 					d.Log.Warn("recreating dispatch streams failed", slog.Any("error", err))
+				} else if err == nil {
+					d.Republish(ctx)
 				}
 			}
 			select {
@@ -332,6 +335,32 @@ func (d *Dispatcher) relayLoop(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// dispatchStreamGone reports whether JetStream answers that the dispatch
+// stream does not exist. A stream that is there but has no leader for the
+// moment (a cluster node was lost, an election is on) answers nothing, and
+// recreating it then would hold the relay up for setupTimeout while the
+// meta leader is elected too, long after the stream has a new leader.
+func (d *Dispatcher) dispatchStreamGone(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := d.Bus.js.Stream(ctx, DispatchStream)
+	return errors.Is(err, jetstream.ErrStreamNotFound)
+}
+
+// Republish queues again, under their first ids, the dispatches of the
+// last duplicate window not yet received, after JetStream may have lost
+// messages it had acknowledged (a stream store that failed to write, a
+// stream recreated). Those it kept are dropped as duplicates.
+func (d *Dispatcher) Republish(ctx context.Context) {
+	since := d.Service.Clock.Now().Add(-(dedupWindow - 5*time.Minute))
+	n, err := d.Service.Republish(ctx, since)
+	if err != nil {
+		d.Log.Error("republishing unreceived dispatches failed", slog.Any("error", err))
+		return
+	}
+	d.Log.Warn("JetStream may have lost acknowledged dispatches; republishing those not yet received", slog.Int("count", n))
 }
 
 func (d *Dispatcher) relayFailed(err error) (since time.Time) {
@@ -460,7 +489,10 @@ var errDuplicateCollision = errors.New("JetStream dropped a new dispatch as a du
 // checkDuplicate tells a true republish (our own message, published before
 // a crash or a lost acknowledgement) from a collision, by reading the
 // message JetStream says it already has. A collision is renewed under a
-// fresh id and published again: never counted as delivered.
+// fresh id and published again: never counted as delivered. A lookup that
+// fails proves nothing (right after a leader change it often times out):
+// the message stays in the outbox under its id and the next round asks
+// again, since renewing our own stored message would deliver it twice.
 func (d *Dispatcher) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, sent *nats.Msg, m tocsin.OutboxMessage) error {
 	stream, err := d.Bus.js.Stream(ctx, DispatchStream)
 	if err == nil {
@@ -469,6 +501,9 @@ func (d *Dispatcher) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, 
 			stored.Header.Get(jetstream.MsgIDHeader) == m.MsgID && bytes.Equal(stored.Data, sent.Data) {
 			return nil // our own message, already in the stream
 		}
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("publish %s: duplicate acknowledgement, and the stored message could not be read to tell whose it is: %w", m.MsgID, err)
 	}
 	if d.Hooks.DuplicateAck != nil {
 		d.Hooks.DuplicateAck()

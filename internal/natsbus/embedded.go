@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -29,6 +31,12 @@ type Embedded struct {
 	cfg  ServerConfig   // guarded by mu
 	srv  *server.Server // guarded by mu once started
 	port int            // the client port, kept across restarts
+
+	storeFailed atomic.Bool // a stream's store failed to write since the server started
+
+	// AfterRestart, when set, is called after KeepJetStream restarted the
+	// server: messages it acknowledged before may be lost.
+	AfterRestart func(ctx context.Context)
 
 	// CoordinatorPassword is the coordinator's password for this run; it
 	// is made fresh at each start and never written down in the clear.
@@ -83,7 +91,7 @@ func (e *Embedded) newServer(opts *server.Options) (*server.Server, error) {
 	// The server formats debug and trace lines only for a logger that
 	// shows them (the coordinator's with --nats-debug): they are many.
 	verbose := e.log.Enabled(context.Background(), slog.LevelDebug)
-	srv.SetLoggerV2(serverLogger{e.log.With(slog.String("component", "nats-server"))}, verbose, verbose, false)
+	srv.SetLoggerV2(serverLogger{log: e.log.With(slog.String("component", "nats-server")), onError: e.noticeError}, verbose, verbose, false)
 	srv.Start()
 	if !srv.ReadyForConnections(15 * time.Second) {
 		srv.Shutdown()
@@ -162,10 +170,7 @@ func (e *Embedded) KeepJetStream(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		e.mu.Lock()
-		enabled := e.srv.JetStreamEnabled()
-		e.mu.Unlock()
-		if enabled {
+		if e.JetStreamOn() == nil {
 			reported = false
 			continue
 		}
@@ -181,21 +186,35 @@ func (e *Embedded) KeepJetStream(ctx context.Context) error {
 			return fmt.Errorf("nats: restart for JetStream: %w", err)
 		}
 		e.log.Info("embedded NATS server restarted with JetStream")
+		if e.AfterRestart != nil {
+			e.AfterRestart(ctx)
+		}
 	}
 }
 
 // ErrJetStreamOff is how readiness names a JetStream the server switched
-// off.
-var ErrJetStreamOff = errors.New("nats: JetStream is switched off (its store could not write)")
+// off, or a stream whose store failed to write.
+var ErrJetStreamOff = errors.New("nats: JetStream cannot store messages (its disk was full or failing); the embedded server restarts once it can write")
 
-// JetStreamOn returns ErrJetStreamOff while the server's JetStream is off.
+// JetStreamOn returns ErrJetStreamOff while the server's JetStream is off
+// or one of its streams has failed to write.
 func (e *Embedded) JetStreamOn() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.srv.JetStreamEnabled() {
+	if !e.srv.JetStreamEnabled() || e.storeFailed.Load() {
 		return ErrJetStreamOff
 	}
 	return nil
+}
+
+// noticeError watches the server's errors for a stream store that failed
+// to write. nats-server keeps such a stream refusing every message until
+// it is restarted, without switching JetStream off: a full disk freed
+// later would leave receipts refused for ever while all looked well.
+func (e *Embedded) noticeError(msg string) {
+	if strings.Contains(strings.ToLower(msg), "critical write error") {
+		e.storeFailed.Store(true)
+	}
 }
 
 // restart replaces the server with a new one from the same configuration.
@@ -209,6 +228,7 @@ func (e *Embedded) restart() error {
 	opts.Port = e.port // keep the address clients know
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
+	e.storeFailed.Store(false)
 	srv, err := e.newServer(opts)
 	if err != nil {
 		return err
@@ -248,12 +268,23 @@ func HashPassword(password string, cost int) (string, error) {
 	return string(h), nil
 }
 
-// serverLogger routes nats-server's logs into slog.
-type serverLogger struct{ log *slog.Logger }
+// serverLogger routes nats-server's logs into slog, and its errors to
+// onError too.
+type serverLogger struct {
+	log     *slog.Logger
+	onError func(msg string)
+}
 
 func (l serverLogger) Noticef(format string, v ...any) { l.log.Info(fmt.Sprintf(format, v...)) }
 func (l serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l serverLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Fatalf(format string, v ...any)  { l.error(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Errorf(format string, v ...any)  { l.error(fmt.Sprintf(format, v...)) }
+
+func (l serverLogger) error(msg string) {
+	l.log.Error(msg)
+	if l.onError != nil {
+		l.onError(msg)
+	}
+}
+func (l serverLogger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Tracef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }

@@ -248,10 +248,11 @@ func (s *Service) Resend(ctx context.Context, a Actor, id, provider string) (*Br
 		p.Attempts++
 		d := s.dispatchFor(b, p.Regions, b.dispatchType())
 		mid := fmt.Sprintf("%s.%d", msgID(b.ID, d.Type, provider), p.Attempts+1)
-		if err := enqueue(tx, now, provider, mid, d); err != nil {
+		id, err := enqueue(tx, now, provider, mid, d)
+		if err != nil {
 			return err
 		}
-		p.Status, p.Detail, p.QueuedAt, p.UpdatedAt, p.Late = DeliveryQueued, "re-sent", now, now, false
+		p.Status, p.Detail, p.QueuedAt, p.UpdatedAt, p.Late, p.MsgID = DeliveryQueued, "re-sent", now, now, false, id
 		if b.Status == StatusCompleted {
 			b.Status, b.CompletedAt = StatusDispatching, nil
 		}

@@ -78,6 +78,10 @@ type ProviderProgress struct {
 	// Late is set when an emergency dispatch was not received within the
 	// configured deadline.
 	Late bool `json:"late,omitempty"`
+	// MsgID is the Nats-Msg-Id of the dispatch last queued for this
+	// provider: republishing under it after JetStream lost messages is a
+	// no-op for what it kept.
+	MsgID string `json:"msg_id,omitempty"`
 }
 
 // Dispatch types on the wire.

@@ -461,7 +461,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id string, reason string)
 					continue
 				}
 				stop := s.dispatchFor(b, p.Regions, DispatchStop)
-				if err := enqueue(tx, now, p.Provider, msgID(b.ID, DispatchStop, p.Provider), stop); err != nil {
+				if _, err := enqueue(tx, now, p.Provider, msgID(b.ID, DispatchStop, p.Provider), stop); err != nil {
 					return err
 				}
 				p.Status, p.Detail, p.UpdatedAt = DeliveryStopped, "stop sent", now
@@ -538,12 +538,13 @@ func (s *Service) release(tx Tx, b *Broadcast, now time.Time) error {
 		}
 		kind := b.dispatchType()
 		d := s.dispatchFor(b, regions, kind)
-		if err := enqueue(tx, now, p.ID, msgID(b.ID, kind, p.ID), d); err != nil {
+		id, err := enqueue(tx, now, p.ID, msgID(b.ID, kind, p.ID), d)
+		if err != nil {
 			return err
 		}
 		b.Providers = append(b.Providers, ProviderProgress{
 			Provider: p.ID, Name: p.Name, Regions: regions,
-			Status: DeliveryQueued, QueuedAt: now, UpdatedAt: now,
+			Status: DeliveryQueued, QueuedAt: now, UpdatedAt: now, MsgID: id,
 		})
 	}
 	b.Status = StatusDispatching
@@ -578,8 +579,9 @@ func msgID(broadcastID, kind, provider string) string {
 // republishes the stored id, which JetStream drops as the duplicate it is,
 // while broadcast ids that repeat (a fresh data folder on an old stream, a
 // restored tocsin.db) can never make a new dispatch look like an old one.
-func enqueue(tx Tx, now time.Time, provider, id string, d Dispatch) error {
-	return tx.Enqueue(OutboxMessage{Provider: provider, MsgID: id + "." + nonce(), EnqueuedAt: now, Dispatch: d})
+func enqueue(tx Tx, now time.Time, provider, id string, d Dispatch) (msgID string, err error) {
+	msgID = id + "." + nonce()
+	return msgID, tx.Enqueue(OutboxMessage{Provider: provider, MsgID: msgID, EnqueuedAt: now, Dispatch: d})
 }
 
 // nonce is 64 random bits in hex.
@@ -600,13 +602,86 @@ func (s *Service) RenewMsgID(ctx context.Context, m OutboxMessage) (OutboxMessag
 			return err
 		}
 		renewed.Seq = 0
-		return tx.Enqueue(renewed)
+		if err := tx.Enqueue(renewed); err != nil {
+			return err
+		}
+		b, err := tx.Broadcast(m.Dispatch.BroadcastID)
+		if IsCode(err, CodeNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if p := b.progress(m.Provider); p != nil && p.MsgID == m.MsgID {
+			p.MsgID = renewed.MsgID
+			return tx.PutBroadcast(b)
+		}
+		return nil
 	})
 	if err != nil {
 		return m, fmt.Errorf("renew message id %s: %w", m.MsgID, err)
 	}
 	s.published()
 	return renewed, nil
+}
+
+// Republish queues again, under the ids they were first published with,
+// the dispatches still waiting to be received that were queued after
+// since. It is for a JetStream that lost messages it had acknowledged (a
+// stream store that failed to write, a stream recreated empty): JetStream
+// drops as duplicates those it kept, and stores those it lost. since must
+// lie within JetStream's duplicate window, or a kept one would go twice.
+func (s *Service) Republish(ctx context.Context, since time.Time) (int, error) {
+	type key struct{ broadcast, provider string }
+	var due []key
+	err := s.Store.View(ctx, func(tx ReadTx) error {
+		cursor := ""
+		for {
+			page, err := tx.Broadcasts(Query{Status: []Status{StatusDispatching}, Limit: MaxPageSize, Cursor: cursor})
+			if err != nil {
+				return err
+			}
+			for _, b := range page.Broadcasts {
+				for _, p := range b.Providers {
+					if p.Status == DeliveryQueued && p.MsgID != "" && p.QueuedAt.After(since) {
+						due = append(due, key{b.ID, p.Provider})
+					}
+				}
+			}
+			if cursor = page.NextCursor; cursor == "" {
+				return nil
+			}
+		}
+	})
+	if err != nil || len(due) == 0 {
+		return 0, err
+	}
+	n := 0
+	err = s.Store.Update(ctx, func(tx Tx) error {
+		n = 0
+		for _, k := range due {
+			b, err := tx.Broadcast(k.broadcast)
+			if err != nil {
+				return err
+			}
+			p := b.progress(k.provider)
+			if p == nil || p.Status != DeliveryQueued || b.Status != StatusDispatching {
+				continue
+			}
+			d := s.dispatchFor(b, p.Regions, b.dispatchType())
+			if err := tx.Enqueue(OutboxMessage{Provider: p.Provider, MsgID: p.MsgID, EnqueuedAt: s.now(), Dispatch: d}); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("republish: %w", err)
+	}
+	if n > 0 {
+		s.published()
+	}
+	return n, nil
 }
 
 // dispatchType is how b travels when released: a correction as an update.
