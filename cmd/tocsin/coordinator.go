@@ -101,7 +101,7 @@ func (c *coordinator) start(ctx context.Context) error {
 		Service:   c.service,
 		Verifier:  c.keys.Verifier(time.Now), // tokens expire in real time, whatever the demo clock says
 		Regions:   c.regions,
-		Days:      calendarDays{cal},
+		Days:      cal,
 		Providers: registryAPI{c.registry, c.dispatcher},
 		Log:       log,
 		Metrics:   c.metrics,

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tocsin-dev/tocsin/internal/auth"
+	"github.com/tocsin-dev/tocsin/internal/demo"
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 	"github.com/tocsin-dev/tocsin/provider"
@@ -159,40 +160,16 @@ func (c *coordinator) hasAccount(ctx context.Context, username string) bool {
 }
 
 // DemoPassword is every demo organisation's web password.
-const DemoPassword = "tocsin-demo"
+const DemoPassword = demo.Password
 
-// demoDirectory is the fixed demo directory of DESIGN.md.
+// demoDirectory is the fixed demo directory of DESIGN.md, every
+// organisation with a web login.
 func demoDirectory() seed {
-	org := func(id, name, nameZH string, role tocsin.Role, level tocsin.Level, jur, sender string) seedOrganisation {
-		return seedOrganisation{Organisation: tocsin.Organisation{
-			ID: id, Name: name, NameZH: nameZH, Role: role, Level: level, Jurisdiction: jur, SenderCode: sender,
-		}, Password: DemoPassword}
+	s := seed{Providers: demo.Providers()}
+	for _, o := range demo.Organisations() {
+		s.Organisations = append(s.Organisations, seedOrganisation{Organisation: o, Password: DemoPassword})
 	}
-	const (
-		nat  = tocsin.LevelNational
-		prov = tocsin.LevelProvincial
-		pref = tocsin.LevelPrefecture
-	)
-	return seed{
-		Organisations: []seedOrganisation{
-			org("admin", "Tocsin operator", "Tocsin 系统管理员", tocsin.RoleAdmin, nat, tocsin.National, ""),
-			org("miit", "Ministry of Industry and Information Technology", "工业和信息化部", tocsin.RoleRegulator, nat, tocsin.National, ""),
-			org("gd-cab", "Guangdong Communications Administration", "广东省通信管理局", tocsin.RoleRegulator, prov, "440000", ""),
-			org("gx-cab", "Guangxi Communications Administration", "广西壮族自治区通信管理局", tocsin.RoleRegulator, prov, "450000", ""),
-			org("mem", "Ministry of Emergency Management", "应急管理部", tocsin.RoleDepartment, nat, tocsin.National, "12379"),
-			org("gd-met", "Guangdong Meteorological Service", "广东省气象局", tocsin.RoleDepartment, prov, "440000", "12379440"),
-			org("gx-health", "Guangxi Health Commission", "广西壮族自治区卫生健康委员会", tocsin.RoleDepartment, prov, "450000", "12320450"),
-			org("gz-em", "Guangzhou Emergency Management Bureau", "广州市应急管理局", tocsin.RoleDepartment, pref, "440100", "12379020"),
-			org("cmcc", "China Mobile", "中国移动", tocsin.RoleProvider, nat, tocsin.National, ""),
-			org("cucc", "China Unicom", "中国联通", tocsin.RoleProvider, nat, tocsin.National, ""),
-			org("ctcc", "China Telecom", "中国电信", tocsin.RoleProvider, nat, tocsin.National, ""),
-		},
-		Providers: []tocsin.Provider{
-			{ID: "cmcc", Name: "China Mobile", Regions: []string{"440000", "450000"}},
-			{ID: "cucc", Name: "China Unicom", Regions: []string{"440000"}},
-			{ID: "ctcc", Name: "China Telecom", Regions: []string{"450000"}},
-		},
-	}
+	return s
 }
 
 // demoTokenTTL is how long the printed demo tokens stay valid.
@@ -212,9 +189,7 @@ func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
 		if !o.Role.Valid() {
 			continue // providers speak NATS, not bearer tokens
 		}
-		t, err := c.keys.Issue(tocsin.Actor{
-			Subject: o.ID, Role: o.Role, Org: o.ID, Level: o.Level, Jurisdiction: o.Jurisdiction,
-		}, time.Now(), demoTokenTTL)
+		t, err := c.keys.Issue(demo.Actor(o.Organisation), time.Now(), demoTokenTTL)
 		if err != nil {
 			return fmt.Errorf("demo token for %s: %w", o.ID, err)
 		}

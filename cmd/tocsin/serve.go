@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/internal/calendar"
-	"github.com/tocsin-dev/tocsin/internal/httpapi"
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
@@ -124,21 +122,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "tocsin: listening on http://%s\n", c.httpAddr)
 	return c.serve(ctx)
-}
-
-// calendarDays adapts the calendar to the API's day listing.
-type calendarDays struct{ cal *calendar.Calendar }
-
-func (d calendarDays) DayReasons(from, to time.Time) ([]httpapi.DayView, error) {
-	days, err := d.cal.Days(from, to)
-	if err != nil {
-		return nil, &tocsin.Error{Code: tocsin.CodeCalendarMissing, Message: err.Error(), Err: err}
-	}
-	out := make([]httpapi.DayView, len(days))
-	for i, day := range days {
-		out[i] = httpapi.DayView{Date: day.Date.Format(tocsin.DateLayout), Working: day.Working, Reason: string(day.Reason), Holiday: day.Holiday}
-	}
-	return out, nil
 }
 
 // splitList splits a comma-separated flag value.

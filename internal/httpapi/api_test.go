@@ -9,10 +9,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -23,18 +21,12 @@ import (
 
 	"github.com/tocsin-dev/tocsin/internal/auth"
 	"github.com/tocsin-dev/tocsin/internal/boltstore"
-	"github.com/tocsin-dev/tocsin/internal/calendar"
+	"github.com/tocsin-dev/tocsin/internal/demo"
 	"github.com/tocsin-dev/tocsin/internal/httpapi"
 	"github.com/tocsin-dev/tocsin/internal/metrics"
-	"github.com/tocsin-dev/tocsin/internal/region"
+	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
-
-// fixedClock is the service clock of every test: it never moves, so
-// earliest send dates and post-hoc deadlines are the same on every run.
-type fixedClock struct{ t time.Time }
-
-func (c fixedClock) Now() time.Time { return c.t }
 
 // testNow is Friday 2026-09-18 10:00 in Asia/Shanghai. Ten working days on
 // (with the 2026-09-20 make-up day, Mid-Autumn and National Day) is
@@ -51,27 +43,6 @@ const (
 	broadcasts = "/api/v1/broadcasts"
 )
 
-// directory is the demo directory of DESIGN.md, as cmd/tocsin/seed.go seeds it.
-var directory = []tocsin.Organisation{
-	{ID: "admin", Name: "Tocsin operator", Role: tocsin.RoleAdmin, Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-	{ID: "miit", Name: "Ministry of Industry and Information Technology", NameZH: "工业和信息化部", Role: tocsin.RoleRegulator, Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-	{ID: "gd-cab", Name: "Guangdong Communications Administration", Role: tocsin.RoleRegulator, Level: tocsin.LevelProvincial, Jurisdiction: "440000"},
-	{ID: "gx-cab", Name: "Guangxi Communications Administration", Role: tocsin.RoleRegulator, Level: tocsin.LevelProvincial, Jurisdiction: "450000"},
-	{ID: "mem", Name: "Ministry of Emergency Management", Role: tocsin.RoleDepartment, Level: tocsin.LevelNational, Jurisdiction: tocsin.National, SenderCode: "12379"},
-	{ID: "gd-met", Name: "Guangdong Meteorological Service", Role: tocsin.RoleDepartment, Level: tocsin.LevelProvincial, Jurisdiction: "440000", SenderCode: "12379440"},
-	{ID: "gx-health", Name: "Guangxi Health Commission", Role: tocsin.RoleDepartment, Level: tocsin.LevelProvincial, Jurisdiction: "450000", SenderCode: "12320450"},
-	{ID: "gz-em", Name: "Guangzhou Emergency Management Bureau", Role: tocsin.RoleDepartment, Level: tocsin.LevelPrefecture, Jurisdiction: "440100", SenderCode: "12379020"},
-	{ID: "cmcc", Name: "China Mobile", Role: tocsin.RoleProvider, Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-	{ID: "cucc", Name: "China Unicom", Role: tocsin.RoleProvider, Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-	{ID: "ctcc", Name: "China Telecom", Role: tocsin.RoleProvider, Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-}
-
-var providers = []tocsin.Provider{
-	{ID: "cmcc", Name: "China Mobile", Regions: []string{"440000", "450000"}},
-	{ID: "cucc", Name: "China Unicom", Regions: []string{"440000"}},
-	{ID: "ctcc", Name: "China Telecom", Regions: []string{"450000"}},
-}
-
 // testAPI is a Tocsin API served over real HTTP from real parts.
 type testAPI struct {
 	URL     string
@@ -86,34 +57,19 @@ type testAPI struct {
 // seeds the demo directory.
 func newTestAPI(t *testing.T) *testAPI {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := testkit.Logger(t)
 	keys, err := auth.GenerateKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cal, err := calendar.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	regions := region.Default()
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "tocsin.db"), regions, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := store.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
-	svc := &tocsin.Service{
-		Store: store, Calendar: cal, Regions: regions, Clock: fixedClock{testNow},
-		PostHocWorkingDays: tocsin.DefaultPostHocWorkingDays,
-	}
+	store := testkit.MustStore(t, log)
+	svc := testkit.MustService(t, store, testkit.NewClock(testNow))
+	testkit.MustSeed(t, svc, testkit.Directory)
 	api := &httpapi.Server{
 		Service:  svc,
 		Verifier: keys.Verifier(time.Now), // as serve: tokens expire in real time
-		Regions:  regions,
-		Days:     calendarDays{cal},
+		Regions:  svc.Regions,
+		Days:     testkit.MustCalendar(t),
 		Log:      log,
 		Metrics:  metrics.New(),
 		Ready: func(ctx context.Context) httpapi.Readiness {
@@ -131,57 +87,15 @@ func newTestAPI(t *testing.T) *testAPI {
 		Passwords: auth.HashPassword,
 	}
 
-	ctx := context.Background()
-	for _, o := range directory {
-		o.CreatedAt = testNow
-		if err := svc.PutOrganisation(ctx, o, nil); err != nil {
-			t.Fatalf("seed organisation %s: %v", o.ID, err)
-		}
-	}
-	for _, p := range providers {
-		p.CreatedAt = testNow
-		p.Regions = slices.Clone(p.Regions)
-		if err := svc.PutProvider(ctx, p); err != nil {
-			t.Fatalf("seed provider %s: %v", p.ID, err)
-		}
-	}
-
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &testAPI{URL: srv.URL, Keys: keys, Store: store, Service: svc, client: srv.Client()}
 }
 
-// calendarDays adapts the calendar to the API's day listing, as serve does.
-type calendarDays struct{ cal *calendar.Calendar }
-
-func (d calendarDays) DayReasons(from, to time.Time) ([]httpapi.DayView, error) {
-	days, err := d.cal.Days(from, to)
-	if err != nil {
-		return nil, &tocsin.Error{Code: tocsin.CodeCalendarMissing, Message: err.Error(), Err: err}
-	}
-	out := make([]httpapi.DayView, len(days))
-	for i, day := range days {
-		out[i] = httpapi.DayView{Date: day.Date.Format(tocsin.DateLayout), Working: day.Working, Reason: string(day.Reason), Holiday: day.Holiday}
-	}
-	return out, nil
-}
-
-// actorOf is the token holder for a directory organisation.
-func actorOf(t *testing.T, org string) tocsin.Actor {
-	t.Helper()
-	for _, o := range directory {
-		if o.ID == org {
-			return tocsin.Actor{Subject: o.ID, Role: o.Role, Org: o.ID, Level: o.Level, Jurisdiction: o.Jurisdiction}
-		}
-	}
-	t.Fatalf("no organisation %q in the test directory", org)
-	return tocsin.Actor{}
-}
-
 // token mints a bearer token for a directory organisation.
 func (api *testAPI) token(t *testing.T, org string) string {
 	t.Helper()
-	tok, err := api.Keys.Issue(actorOf(t, org), time.Now(), tokenTTL)
+	tok, err := api.Keys.Issue(testkit.Actor(t, org), time.Now(), tokenTTL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -733,7 +647,7 @@ func TestAuthentication(t *testing.T) {
 	api := newTestAPI(t)
 	b := api.file(t, "gd-met", ordinary(longAfter, "440100"))
 
-	expired, err := api.Keys.Issue(actorOf(t, "miit"), time.Now().Add(-2*time.Hour), time.Minute)
+	expired, err := api.Keys.Issue(testkit.Actor(t, "miit"), time.Now().Add(-2*time.Hour), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -741,7 +655,7 @@ func TestAuthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	foreign, err := other.Issue(actorOf(t, "miit"), time.Now(), tokenTTL)
+	foreign, err := other.Issue(testkit.Actor(t, "miit"), time.Now(), tokenTTL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1067,7 +981,7 @@ func TestCalendarEarliest(t *testing.T) {
 		if res.Status != http.StatusOK {
 			t.Fatal(res)
 		}
-		got := decode[struct{ Days []httpapi.DayView }](t, res)
+		got := decode[struct{ Days []tocsin.CalendarDay }](t, res)
 		if len(got.Days) != 3 || !got.Days[0].Working || got.Days[1].Working || !got.Days[2].Working {
 			t.Errorf("days = %+v, want Friday working, Saturday not, Sunday a make-up working day", got.Days)
 		}
@@ -1408,7 +1322,7 @@ func TestOrganisations(t *testing.T) {
 		for _, o := range decode[struct{ Organisations []tocsin.Organisation }](t, res).Organisations {
 			got = append(got, o.ID)
 		}
-		if !slices.Contains(got, "sc-met") || !slices.Contains(got, "miit") || len(got) < len(directory)+1 {
+		if !slices.Contains(got, "sc-met") || !slices.Contains(got, "miit") || len(got) < len(demo.Organisations())+1 {
 			t.Errorf("organisations = %v", got)
 		}
 	})

@@ -7,17 +7,11 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
-// DayLister lists days with the reason each is or is not a working day.
+// DayLister lists days with the reason each is or is not a working day
+// (*calendar.Calendar is one). A date in a year with no loaded calendar is
+// an error with code CodeCalendarMissing.
 type DayLister interface {
-	DayReasons(from, to time.Time) ([]DayView, error)
-}
-
-// DayView is one day of the calendar as the API shows it.
-type DayView struct {
-	Date    string `json:"date"`
-	Working bool   `json:"working"`
-	Reason  string `json:"reason"`
-	Holiday string `json:"holiday,omitempty"`
+	DayReasons(from, to time.Time) ([]tocsin.CalendarDay, error)
 }
 
 func parseDate(field, v string) (time.Time, error) {

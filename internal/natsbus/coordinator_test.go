@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tocsin-dev/tocsin/internal/boltstore"
-	"github.com/tocsin-dev/tocsin/internal/calendar"
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
-	"github.com/tocsin-dev/tocsin/internal/region"
+	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 	"github.com/tocsin-dev/tocsin/provider"
 )
@@ -30,9 +28,9 @@ var (
 // Providers of the demo directory, plus "raw", which the tests read with a
 // bare JetStream client.
 var (
-	cmcc = tocsin.Provider{ID: "cmcc", Name: "China Mobile", Regions: []string{"440000", "450000"}}
-	cucc = tocsin.Provider{ID: "cucc", Name: "China Unicom", Regions: []string{"440000"}}
-	ctcc = tocsin.Provider{ID: "ctcc", Name: "China Telecom", Regions: []string{"450000"}}
+	cmcc = testkit.Provider("cmcc")
+	cucc = testkit.Provider("cucc")
+	ctcc = testkit.Provider("ctcc")
 	raw  = tocsin.Provider{ID: "raw", Name: "Raw Test Provider", Regions: []string{"440000"}}
 )
 
@@ -56,43 +54,15 @@ func testContext(t *testing.T) context.Context {
 
 func newCoordinator(t *testing.T, providers ...tocsin.Provider) *coordinator {
 	t.Helper()
-	n := startNATS(t)
 	log := slog.New(slog.DiscardHandler)
-	regions := region.Default()
-	cal, err := calendar.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "tocsin.db"), regions, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	svc := &tocsin.Service{Store: store, Calendar: cal, Regions: regions, Clock: tocsin.SystemClock{}}
-	ctx := testContext(t)
-	for _, o := range []tocsin.Organisation{
-		{ID: "gd-met", Name: "Guangdong Meteorological Service", NameZH: "广东省气象局",
-			Role: tocsin.RoleDepartment, Level: tocsin.LevelProvincial, Jurisdiction: "440000", SenderCode: "12379440"},
-		{ID: "gd-cab", Name: "Guangdong Communications Administration", NameZH: "广东省通信管理局",
-			Role: tocsin.RoleRegulator, Level: tocsin.LevelProvincial, Jurisdiction: "440000"},
-	} {
-		if err := svc.PutOrganisation(ctx, o, nil); err != nil {
-			t.Fatalf("organisation %s: %v", o.ID, err)
-		}
-	}
-	reg := &natsbus.Registry{Service: svc, Bus: n.bus, Embedded: n.embedded, URL: n.embedded.ClientURL()}
-	c := &coordinator{testNATS: n, store: store, svc: svc, creds: map[string]natsbus.Credentials{}, log: log}
+	k := testkit.MustCoordinator(t, log, providers...)
+	c := &coordinator{testNATS: fromKit(k.NATS), store: k.Store, svc: k.Service, creds: k.Creds, log: log}
 	for _, p := range providers {
-		p.Regions = append([]string(nil), p.Regions...) // Register normalises in place
-		cr, err := reg.Register(ctx, p)
-		if err != nil {
-			t.Fatalf("register %s: %v", p.ID, err)
-		}
+		cr := c.creds[p.ID]
 		if cr.User != p.ID || cr.Consumer != p.ID || cr.Stream != natsbus.DispatchStream || cr.Password == "" {
 			t.Fatalf("credentials for %s: %+v", p.ID, cr)
 		}
-		c.creds[p.ID] = cr
-		n.passwords[p.ID] = cr.Password
+		c.passwords[p.ID] = cr.Password
 	}
 	return c
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
+	"github.com/tocsin-dev/tocsin/internal/testkit"
 )
 
 // testNATS is an embedded server with the coordinator connected.
@@ -23,23 +24,11 @@ type testNATS struct {
 
 func startNATS(t *testing.T) *testNATS {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	e, err := natsbus.StartEmbedded(t.TempDir(), "127.0.0.1:0", nil, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	bus, err := natsbus.Connect(e.ClientURL(), log, 1, nats.UserInfo(natsbus.CoordinatorUser, e.CoordinatorPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := bus.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return &testNATS{embedded: e, bus: bus, passwords: map[string]string{}}
+	return fromKit(testkit.MustNATS(t, slog.New(slog.DiscardHandler)))
+}
+
+func fromKit(n *testkit.NATS) *testNATS {
+	return &testNATS{embedded: n.Embedded, bus: n.Bus, passwords: map[string]string{}}
 }
 
 // addProvider registers a provider login and consumer the way the registry

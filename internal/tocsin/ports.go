@@ -74,6 +74,17 @@ type Calendar interface {
 	WorkingDaysBetween(from, to time.Time) (int, error)
 }
 
+// CalendarDay is one date of the working-day calendar as Tocsin shows it:
+// whether it is a working day and why (the calendar's reason: "workday",
+// "weekend", "holiday" or "makeup_workday"), and the holiday's Chinese name
+// for a holiday or the make-up working day that compensates one.
+type CalendarDay struct {
+	Date    string `json:"date"` // DateLayout
+	Working bool   `json:"working"`
+	Reason  string `json:"reason"`
+	Holiday string `json:"holiday,omitempty"`
+}
+
 // Regions knows the GB/T 2260 administrative divisions.
 type Regions interface {
 	// Validate returns an error for a code that is not a known division.

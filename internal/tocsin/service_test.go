@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,28 +13,9 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/internal/boltstore"
-	"github.com/tocsin-dev/tocsin/internal/calendar"
-	"github.com/tocsin-dev/tocsin/internal/region"
+	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
-
-// fixedClock reads whatever time the test last set.
-type fixedClock struct {
-	mu sync.Mutex
-	t  time.Time // guarded by mu
-}
-
-func (c *fixedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fixedClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // sh returns a wall-clock time in Asia/Shanghai.
 func sh(y int, m time.Month, d, hour, min int) time.Time {
@@ -52,23 +32,15 @@ var (
 	onTime   = sh(2026, time.October, 9, 9, 0)
 )
 
-// actors are the demo directory's organisations as authenticated callers.
-var actors = map[string]tocsin.Actor{
-	"admin":     {Subject: "operator", Role: tocsin.RoleAdmin, Org: "admin", Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-	"miit":      {Subject: "miit", Role: tocsin.RoleRegulator, Org: "miit", Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-	"gd-cab":    {Subject: "gd-cab", Role: tocsin.RoleRegulator, Org: "gd-cab", Level: tocsin.LevelProvincial, Jurisdiction: "440000"},
-	"gx-cab":    {Subject: "gx-cab", Role: tocsin.RoleRegulator, Org: "gx-cab", Level: tocsin.LevelProvincial, Jurisdiction: "450000"},
-	"mem":       {Subject: "mem", Role: tocsin.RoleDepartment, Org: "mem", Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-	"gd-met":    {Subject: "duty-officer", Role: tocsin.RoleDepartment, Org: "gd-met", Level: tocsin.LevelProvincial, Jurisdiction: "440000"},
-	"gx-health": {Subject: "gx-health", Role: tocsin.RoleDepartment, Org: "gx-health", Level: tocsin.LevelProvincial, Jurisdiction: "450000"},
-	"gz-em":     {Subject: "gz-em", Role: tocsin.RoleDepartment, Org: "gz-em", Level: tocsin.LevelPrefecture, Jurisdiction: "440100"},
-}
+// subjects are who, in an organisation of the demo directory, the tests
+// act as, where not the organisation itself.
+var subjects = map[string]string{"admin": "operator", "gd-met": "duty-officer"}
 
 func actor(t testing.TB, org string) tocsin.Actor {
 	t.Helper()
-	a, ok := actors[org]
-	if !ok {
-		t.Fatalf("no test actor %q", org)
+	a := testkit.Actor(t, org)
+	if s, ok := subjects[org]; ok {
+		a.Subject = s
 	}
 	return a
 }
@@ -77,7 +49,7 @@ func actor(t testing.TB, org string) tocsin.Actor {
 type env struct {
 	svc       *tocsin.Service
 	store     *boltstore.DB
-	clock     *fixedClock
+	clock     *testkit.Clock
 	published atomic.Int64
 }
 
@@ -85,52 +57,10 @@ type env struct {
 // reading now.
 func mustService(tb testing.TB, now time.Time) *env {
 	tb.Helper()
-	regions := region.Default()
-	cal, err := calendar.Load("")
-	if err != nil {
-		tb.Fatalf("calendar.Load: %v", err)
-	}
-	store, err := boltstore.Open(filepath.Join(tb.TempDir(), "tocsin.db"), regions, nil)
-	if err != nil {
-		tb.Fatalf("boltstore.Open: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := store.Close(); err != nil {
-			tb.Errorf("close store: %v", err)
-		}
-	})
-	e := &env{store: store, clock: &fixedClock{t: now}}
-	e.svc = &tocsin.Service{Store: store, Calendar: cal, Regions: regions, Clock: e.clock}
+	e := &env{store: testkit.MustStore(tb, nil), clock: testkit.NewClock(now)}
+	e.svc = testkit.MustService(tb, e.store, e.clock)
 	e.svc.Published = func() { e.published.Add(1) }
-
-	ctx := context.Background()
-	orgs := []tocsin.Organisation{
-		{ID: "admin", Name: "Tocsin operator", Role: tocsin.RoleAdmin, Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-		{ID: "miit", Name: "Ministry of Industry and Information Technology", Role: tocsin.RoleRegulator, Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-		{ID: "gd-cab", Name: "Guangdong Communications Administration", Role: tocsin.RoleRegulator, Level: tocsin.LevelProvincial, Jurisdiction: "440000"},
-		{ID: "gx-cab", Name: "Guangxi Communications Administration", Role: tocsin.RoleRegulator, Level: tocsin.LevelProvincial, Jurisdiction: "450000"},
-		{ID: "mem", Name: "Ministry of Emergency Management", Role: tocsin.RoleDepartment, Level: tocsin.LevelNational, Jurisdiction: tocsin.National, SenderCode: "12379"},
-		{ID: "gd-met", Name: "Guangdong Meteorological Service", Role: tocsin.RoleDepartment, Level: tocsin.LevelProvincial, Jurisdiction: "440000", SenderCode: "12379440"},
-		{ID: "gx-health", Name: "Guangxi Health Commission", Role: tocsin.RoleDepartment, Level: tocsin.LevelProvincial, Jurisdiction: "450000", SenderCode: "12320450"},
-		{ID: "gz-em", Name: "Guangzhou Emergency Management Bureau", Role: tocsin.RoleDepartment, Level: tocsin.LevelPrefecture, Jurisdiction: "440100", SenderCode: "12379020"},
-	}
-	for _, o := range orgs {
-		o.CreatedAt = now
-		if err := e.svc.PutOrganisation(ctx, o, nil); err != nil {
-			tb.Fatalf("PutOrganisation(%s): %v", o.ID, err)
-		}
-	}
-	providers := []tocsin.Provider{
-		{ID: "cmcc", Name: "China Mobile", Regions: []string{"440000", "450000"}},
-		{ID: "cucc", Name: "China Unicom", Regions: []string{"440000"}},
-		{ID: "ctcc", Name: "China Telecom", Regions: []string{"450000"}},
-	}
-	for _, p := range providers {
-		p.CreatedAt = now
-		if err := e.svc.PutProvider(ctx, p); err != nil {
-			tb.Fatalf("PutProvider(%s): %v", p.ID, err)
-		}
-	}
+	testkit.MustSeed(tb, e.svc, testkit.Directory)
 	return e
 }
 

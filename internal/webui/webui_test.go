@@ -4,22 +4,19 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tocsin-dev/tocsin/internal/auth"
-	"github.com/tocsin-dev/tocsin/internal/boltstore"
-	"github.com/tocsin-dev/tocsin/internal/calendar"
+	"github.com/tocsin-dev/tocsin/internal/demo"
 	"github.com/tocsin-dev/tocsin/internal/region"
+	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 	"github.com/tocsin-dev/tocsin/internal/webui"
 )
@@ -28,99 +25,29 @@ import (
 // date of a filing made then is 2026-10-09.
 var testNow = time.Date(2026, 9, 18, 10, 0, 0, 0, tocsin.Shanghai)
 
-const password = "tocsin-demo"
-
-type fixedClock struct{ t time.Time }
-
-func (c fixedClock) Now() time.Time { return c.t }
-
-// realClock is a settable real-time clock for the login limiter.
-type realClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *realClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *realClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-var directory = []tocsin.Organisation{
-	{ID: "miit", Name: "Ministry of Industry and Information Technology", NameZH: "工业和信息化部", Role: tocsin.RoleRegulator, Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-	{ID: "gd-cab", Name: "Guangdong Communications Administration", NameZH: "广东省通信管理局", Role: tocsin.RoleRegulator, Level: tocsin.LevelProvincial, Jurisdiction: "440000"},
-	{ID: "gx-cab", Name: "Guangxi Communications Administration", NameZH: "广西壮族自治区通信管理局", Role: tocsin.RoleRegulator, Level: tocsin.LevelProvincial, Jurisdiction: "450000"},
-	{ID: "gd-met", Name: "Guangdong Meteorological Service", NameZH: "广东省气象局", Role: tocsin.RoleDepartment, Level: tocsin.LevelProvincial, Jurisdiction: "440000", SenderCode: "12379440"},
-	{ID: "gz-em", Name: "Guangzhou Emergency Management Bureau", NameZH: "广州市应急管理局", Role: tocsin.RoleDepartment, Level: tocsin.LevelPrefecture, Jurisdiction: "440100", SenderCode: "12379020"},
-	{ID: "cmcc", Name: "China Mobile", NameZH: "中国移动", Role: tocsin.RoleProvider, Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-	{ID: "cucc", Name: "China Unicom", NameZH: "中国联通", Role: tocsin.RoleProvider, Level: tocsin.LevelNational, Jurisdiction: tocsin.National},
-}
-
-var providers = []tocsin.Provider{
-	{ID: "cmcc", Name: "China Mobile", Regions: []string{"440000", "450000"}},
-	{ID: "cucc", Name: "China Unicom", Regions: []string{"440000"}},
-}
-
-// passwordHash is computed once: argon2id is slow on purpose.
-var passwordHash = sync.OnceValue(func() string {
-	h, err := auth.HashPassword(password)
-	if err != nil {
-		panic(err)
-	}
-	return h
-})
+const password = demo.Password
 
 // testUI is the web UI over real HTTP, from a real store, calendar and
-// keys, with the directory above and a web login for each organisation.
+// keys, with the demo directory and a web login for each organisation.
 type testUI struct {
 	URL     string
 	Service *tocsin.Service
-	Clock   *realClock
+	Clock   *testkit.Clock // the login limiter's: the real time at the start, moved only by the test
 	server  *httptest.Server
 }
 
 func newTestUI(t *testing.T, tlsServer bool) *testUI {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := testkit.Logger(t)
 	keys, err := auth.GenerateKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cal, err := calendar.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	regions := region.Default()
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "tocsin.db"), regions, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	svc := &tocsin.Service{Store: store, Calendar: cal, Regions: regions, Clock: fixedClock{testNow},
-		PostHocWorkingDays: tocsin.DefaultPostHocWorkingDays}
-	ctx := context.Background()
-	for _, o := range directory {
-		o.CreatedAt = testNow
-		acct := &tocsin.Account{Username: o.ID, Org: o.ID, PasswordHash: passwordHash(), CreatedAt: testNow}
-		if err := svc.PutOrganisation(ctx, o, acct); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, p := range providers {
-		p.Regions = append([]string(nil), p.Regions...)
-		if err := svc.PutProvider(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	clock := &realClock{t: time.Now()}
+	svc := testkit.MustService(t, testkit.MustStore(t, log), testkit.NewClock(testNow))
+	testkit.MustSeed(t, svc, testkit.Directory|testkit.Logins)
+	clock := testkit.NewClock(time.Now())
 	ui, err := webui.New(webui.Config{
-		Service: svc, Regions: regions, Keys: keys, Verifier: keys.Verifier(time.Now),
+		Service: svc, Regions: region.Default(), Keys: keys, Verifier: keys.Verifier(time.Now),
 		Now: clock.Now, Log: log, PollInterval: 20 * time.Millisecond,
 	})
 	if err != nil {
@@ -218,22 +145,11 @@ func (ui *testUI) loggedIn(t *testing.T, user string) *browser {
 	return b
 }
 
-func actorOf(t *testing.T, org string) tocsin.Actor {
-	t.Helper()
-	for _, o := range directory {
-		if o.ID == org {
-			return tocsin.Actor{Subject: o.ID, Role: o.Role, Org: o.ID, Level: o.Level, Jurisdiction: o.Jurisdiction}
-		}
-	}
-	t.Fatalf("no %s", org)
-	return tocsin.Actor{}
-}
-
 // fileOrdinary files a pending broadcast as gd-met through the service.
 func (ui *testUI) fileOrdinary(t *testing.T, title, content string) *tocsin.Broadcast {
 	t.Helper()
 	sendAt := time.Date(2026, 10, 9, 9, 0, 0, 0, tocsin.Shanghai)
-	b, _, err := ui.Service.File(context.Background(), actorOf(t, "gd-met"),
+	b, _, err := ui.Service.File(context.Background(), testkit.Actor(t, "gd-met"),
 		tocsin.Filing{Title: title, Content: content, Scope: []string{"440100"}, SendAt: &sendAt}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +282,7 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 			}
 		})
 	}
-	got, err := ui.Service.Get(context.Background(), actorOf(t, "gd-cab"), bc.ID)
+	got, err := ui.Service.Get(context.Background(), testkit.Actor(t, "gd-cab"), bc.ID)
 	if err != nil || got.Status != tocsin.StatusPendingReview {
 		t.Fatalf("after refused posts the broadcast is %v (%v), want still pending", got.Status, err)
 	}
@@ -417,10 +333,10 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 	ui := newTestUI(t, false)
 	ordinary := ui.fileOrdinary(t, "防溺水提醒", "【广东省气象局】请远离危险水域。")
 	rejected := ui.fileOrdinary(t, "秋季防火", "【广东省气象局】秋季干燥，注意防火。")
-	if _, err := ui.Service.Reject(context.Background(), actorOf(t, "gd-cab"), rejected.ID, tocsin.ReasonContent, "内容需注明发布单位。"); err != nil {
+	if _, err := ui.Service.Reject(context.Background(), testkit.Actor(t, "gd-cab"), rejected.ID, tocsin.ReasonContent, "内容需注明发布单位。"); err != nil {
 		t.Fatal(err)
 	}
-	emergency, _, err := ui.Service.File(context.Background(), actorOf(t, "gd-met"), tocsin.Filing{
+	emergency, _, err := ui.Service.File(context.Background(), testkit.Actor(t, "gd-met"), tocsin.Filing{
 		Title: "台风红色预警", Content: "【广东省气象局】台风将于今夜登陆，请留在室内。", Scope: []string{"440100"},
 		Emergency: &tocsin.Emergency{Type: tocsin.NaturalDisaster, Event: "typhoon", Level: tocsin.Red},
 	}, "")
@@ -518,7 +434,7 @@ func TestUserTextIsEscaped(t *testing.T) {
 	ui := newTestUI(t, false)
 	const payload = `<script>alert(1)</script>"><img src=x onerror=alert(2)>`
 	bc := ui.fileOrdinary(t, `"><img src=x onerror=alert(3)>`, payload)
-	if _, err := ui.Service.Reject(context.Background(), actorOf(t, "gd-cab"), bc.ID, tocsin.ReasonContent, `</textarea><script>alert(4)</script>`); err != nil {
+	if _, err := ui.Service.Reject(context.Background(), testkit.Actor(t, "gd-cab"), bc.ID, tocsin.ReasonContent, `</textarea><script>alert(4)</script>`); err != nil {
 		t.Fatal(err)
 	}
 	for _, user := range []string{"gd-met", "gd-cab"} {
@@ -590,7 +506,7 @@ func TestFilingWithoutJavaScript(t *testing.T) {
 		t.Fatalf("emergency filing = %d\n%s", p.Status, p.Body)
 	}
 	id := strings.TrimPrefix(strings.Split(p.Header.Get("Location"), "?")[0], "/broadcasts/")
-	b, err := ui.Service.Get(context.Background(), actorOf(t, "gd-met"), id)
+	b, err := ui.Service.Get(context.Background(), testkit.Actor(t, "gd-met"), id)
 	if err != nil || b.Status != tocsin.StatusDispatching || len(b.Scope) != 2 || b.Emergency == nil || b.Emergency.Level != tocsin.Orange {
 		t.Fatalf("emergency = %+v (%v)", b, err)
 	}
@@ -614,7 +530,7 @@ func TestReviewWithoutJavaScript(t *testing.T) {
 	if p := cab.post("/broadcasts/"+first.ID+"/approve", nil); p.Status != http.StatusSeeOther || !strings.HasSuffix(p.Header.Get("Location"), "?done=approved") {
 		t.Fatalf("approve = %d %s", p.Status, p.Header.Get("Location"))
 	}
-	if b, _ := ui.Service.Get(context.Background(), actorOf(t, "gd-cab"), first.ID); b.Status != tocsin.StatusApproved {
+	if b, _ := ui.Service.Get(context.Background(), testkit.Actor(t, "gd-cab"), first.ID); b.Status != tocsin.StatusApproved {
 		t.Fatalf("after approval the broadcast is %s", b.Status)
 	}
 	if p := cab.post("/broadcasts/"+first.ID+"/approve", nil); p.Status != http.StatusConflict || !strings.Contains(p.Body, "当前状态不允许") {
@@ -666,7 +582,7 @@ func readEvents(t *testing.T, r io.Reader, out chan<- event) {
 
 func TestProgressStreamsUntilCompleted(t *testing.T) {
 	ui := newTestUI(t, false)
-	b, _, err := ui.Service.File(context.Background(), actorOf(t, "gd-met"), tocsin.Filing{
+	b, _, err := ui.Service.File(context.Background(), testkit.Actor(t, "gd-met"), tocsin.Filing{
 		Title: "台风红色预警", Content: "台风将于今夜登陆。", Scope: []string{"440100"},
 		Emergency: &tocsin.Emergency{Type: tocsin.NaturalDisaster, Event: "typhoon", Level: tocsin.Red},
 	}, "")
@@ -735,7 +651,7 @@ func TestProgressStreamsUntilCompleted(t *testing.T) {
 
 func TestPostHocReportAndReviewWithoutJavaScript(t *testing.T) {
 	ui := newTestUI(t, false)
-	b, _, err := ui.Service.File(context.Background(), actorOf(t, "gd-met"), tocsin.Filing{
+	b, _, err := ui.Service.File(context.Background(), testkit.Actor(t, "gd-met"), tocsin.Filing{
 		Title: "暴雨红色预警", Content: "今夜有特大暴雨。", Scope: []string{"440100"},
 		Emergency: &tocsin.Emergency{Type: tocsin.NaturalDisaster, Event: "rainstorm", Level: tocsin.Red},
 	}, "")

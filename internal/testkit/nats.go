@@ -1,0 +1,84 @@
+package testkit
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tocsin-dev/tocsin/internal/boltstore"
+	"github.com/tocsin-dev/tocsin/internal/natsbus"
+	"github.com/tocsin-dev/tocsin/internal/tocsin"
+)
+
+// NATS is an embedded NATS server on a loopback port with the coordinator
+// connected and Tocsin's streams created.
+type NATS struct {
+	Embedded *natsbus.Embedded
+	Bus      *natsbus.Bus
+}
+
+// MustNATS starts an embedded server with no providers, its data in a
+// temporary folder, on 127.0.0.1 and a free port, and connects the
+// coordinator to it. Both are closed when the test ends.
+func MustNATS(tb testing.TB, log *slog.Logger) *NATS {
+	tb.Helper()
+	e, err := natsbus.StartEmbedded(tb.TempDir(), "127.0.0.1:0", nil, log)
+	if err != nil {
+		tb.Fatalf("start embedded NATS: %v", err)
+	}
+	tb.Cleanup(e.Shutdown)
+	bus, err := natsbus.Connect(e.ClientURL(), log, 1, nats.UserInfo(natsbus.CoordinatorUser, e.CoordinatorPassword))
+	if err != nil {
+		tb.Fatalf("connect to embedded NATS: %v", err)
+	}
+	tb.Cleanup(bus.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx); err != nil {
+		tb.Fatalf("create streams: %v", err)
+	}
+	return &NATS{Embedded: e, Bus: bus}
+}
+
+// Coordinator is the coordinator's side as cmd/tocsin wires it: a Service
+// on a bbolt store, the embedded NATS server, and a Registry through which
+// providers are registered.
+type Coordinator struct {
+	*NATS
+	Store    *boltstore.DB
+	Service  *tocsin.Service
+	Registry *natsbus.Registry
+	// Creds are the registered providers' credentials, by provider id.
+	Creds map[string]natsbus.Credentials
+}
+
+// MustCoordinator starts NATS, opens a store, builds a Service on the
+// system clock with the demo organisations seeded (but not the demo
+// providers), and registers providers through the Registry, each with its
+// NATS login and consumer.
+func MustCoordinator(tb testing.TB, log *slog.Logger, providers ...tocsin.Provider) *Coordinator {
+	tb.Helper()
+	n := MustNATS(tb, log)
+	store := MustStore(tb, log)
+	svc := MustService(tb, store, tocsin.SystemClock{})
+	MustSeed(tb, svc, Organisations)
+	c := &Coordinator{
+		NATS: n, Store: store, Service: svc,
+		Registry: &natsbus.Registry{Service: svc, Bus: n.Bus, Embedded: n.Embedded, URL: n.Embedded.ClientURL()},
+		Creds:    map[string]natsbus.Credentials{},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	for _, p := range providers {
+		p.Regions = slices.Clone(p.Regions) // Register normalises in place
+		cr, err := c.Registry.Register(ctx, p)
+		if err != nil {
+			tb.Fatalf("register %s: %v", p.ID, err)
+		}
+		c.Creds[p.ID] = cr
+	}
+	return c
+}
