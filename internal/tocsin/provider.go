@@ -135,11 +135,11 @@ const (
 // PostHoc is the report a department owes the regulator after an emergency
 // broadcast (Article 17, paragraph 2).
 type PostHoc struct {
-	Status     PostHocStatus  `json:"status"`
-	DueDate    string         `json:"due_date"`
+	Status  PostHocStatus `json:"status"`
+	DueDate string        `json:"due_date"`
 	// DuePending is set while the due date falls in a year whose calendar
 	// is not loaded: it is filled in when that year is loaded.
-	DuePending bool `json:"due_date_pending,omitempty"`
+	DuePending bool           `json:"due_date_pending,omitempty"`
 	Report     string         `json:"report,omitempty"`
 	FiledAt    *time.Time     `json:"filed_at,omitempty"`
 	FiledBy    string         `json:"filed_by,omitempty"`
