@@ -30,6 +30,12 @@ func newAdminClient(fs *flag.FlagSet, getenv func(string) string) *adminClient {
 	}
 }
 
+// rawBody is a request body sent as it is, not as JSON.
+type rawBody struct {
+	contentType string
+	data        []byte
+}
+
 // do sends the request and copies a successful response body to out.
 func (c *adminClient) do(ctx context.Context, method, path string, body any, out io.Writer) error {
 	keys, err := loadKeys(*c.data, *c.keyFile)
@@ -42,7 +48,12 @@ func (c *adminClient) do(ctx context.Context, method, path string, body any, out
 		return err
 	}
 	var reader io.Reader
-	if body != nil {
+	contentType := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case rawBody:
+		reader, contentType = bytes.NewReader(b.data), b.contentType
+	default:
 		data, err := json.Marshal(body)
 		if err != nil {
 			return err
@@ -56,7 +67,7 @@ func (c *adminClient) do(ctx context.Context, method, path string, body any, out
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,17 +16,23 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
-func runCalendar(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runCalendar(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("calendar", stderr)
 	dir := fs.String("calendars", envOr(getenv, "TOCSIN_CALENDARS", ""), "directory of extra calendar files (YYYY.json)")
 	dryRun := fs.Bool("dry-run", false, "import: print the changes and write nothing")
+	client := newAdminClient(fs, getenv)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage:\n  tocsin calendar earliest YYYY-MM-DD\n  tocsin calendar days FROM TO\n  tocsin calendar import NOTICE.txt --calendars DIR [--dry-run]\n\nFlags:\n")
+		fmt.Fprint(stderr, "Usage:\n  tocsin calendar earliest YYYY-MM-DD\n  tocsin calendar days FROM TO\n  tocsin calendar import NOTICE.txt --calendars DIR [--dry-run]\n  tocsin calendar import NOTICE.txt --server URL [--data DIR] [--dry-run]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
+	}
+	toServer := false
+	fs.Visit(func(f *flag.Flag) { toServer = toServer || f.Name == "server" })
+	if len(pos) == 2 && pos[0] == "import" && toServer {
+		return importToServer(ctx, client, pos[1], *dryRun, stdout)
 	}
 	if len(pos) == 0 {
 		fs.Usage()
@@ -141,4 +150,46 @@ func parseDay(s string) (time.Time, error) {
 		return d, usageError("%q is not a date in the form YYYY-MM-DD", s)
 	}
 	return d, nil
+}
+
+// importToServer loads a notice into the running server (PUT
+// /api/v1/calendars/{year}), where it takes effect at once, and prints the
+// day-by-day changes.
+func importToServer(ctx context.Context, client *adminClient, file string, dryRun bool, stdout io.Writer) error {
+	text, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("calendar import: %w", err)
+	}
+	// Read it here first: a notice that cannot be read says so without a
+	// server, and the year names the resource.
+	y, err := calendar.ParseNotice(string(text))
+	if err != nil {
+		return fmt.Errorf("calendar import: %s: %w", file, err)
+	}
+	path := fmt.Sprintf("/calendars/%d", y.Year)
+	if dryRun {
+		path += "?dry_run=true"
+	}
+	var buf strings.Builder
+	if err := client.do(ctx, "PUT", path, rawBody{"text/plain; charset=utf-8", text}, &buf); err != nil {
+		return fmt.Errorf("calendar import: %w", err)
+	}
+	var out struct {
+		Loaded  bool `json:"loaded"`
+		Changes []struct {
+			Line string `json:"line"`
+		} `json:"changes"`
+	}
+	if err := json.Unmarshal([]byte(buf.String()), &out); err != nil {
+		return fmt.Errorf("calendar import: the server's answer: %w", err)
+	}
+	for _, c := range out.Changes {
+		fmt.Fprintln(stdout, c.Line)
+	}
+	if out.Loaded {
+		fmt.Fprintf(stdout, "%d loaded into %s: in effect now\n", y.Year, *client.server)
+	} else {
+		fmt.Fprintf(stdout, "%d: dry run, nothing loaded (%d changed days)\n", y.Year, len(out.Changes))
+	}
+	return nil
 }

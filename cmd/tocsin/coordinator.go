@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -42,6 +43,7 @@ type coordinator struct {
 	bus        *natsbus.Bus
 	dispatcher *natsbus.Dispatcher
 	registry   *natsbus.Registry
+	calendars  *calendar.Book
 	metrics    *metrics.Metrics
 	api        *httpapi.Server
 	web        *webui.Server
@@ -82,6 +84,10 @@ func (c *coordinator) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("calendars: %w", err)
 	}
+	c.calendars = &calendar.Book{Calendar: cal, Dir: filepath.Join(cfg.Data, "calendars")}
+	if err := c.calendars.Open(); err != nil {
+		return fmt.Errorf("calendars: %w", err)
+	}
 	log.Info("calendars loaded", slog.Any("years", cal.Years()))
 	if !cfg.Now.IsZero() {
 		c.clock = tocsin.StartingAt(cfg.Now)
@@ -93,6 +99,14 @@ func (c *coordinator) start(ctx context.Context) error {
 	c.service = &tocsin.Service{
 		Store: c.store, Calendar: cal, Regions: c.regions, Clock: c.clock,
 		PostHocWorkingDays: cfg.PostHocDays,
+	}
+	c.calendars.Service = c.service
+	// A year loaded while this folder's server was stopped fills in the
+	// post-hoc due dates that waited for it.
+	if n, err := c.service.FillPendingDueDates(ctx); err != nil {
+		return fmt.Errorf("post-hoc due dates: %w", err)
+	} else if n > 0 {
+		log.Info("post-hoc due dates filled in from the loaded calendars", slog.Int("count", n))
 	}
 	if err := c.startNATS(ctx); err != nil {
 		return err
@@ -107,6 +121,7 @@ func (c *coordinator) start(ctx context.Context) error {
 		Metrics:   c.metrics,
 		Ready:     c.ready,
 		Purger:    c,
+		Calendars: calendarAPI{c.calendars},
 		Passwords: auth.HashPassword,
 	}
 	c.web, err = webui.New(webui.Config{
@@ -262,6 +277,13 @@ func (c *coordinator) registerGauges() {
 		}
 		return 1
 	})
+	c.metrics.SetCalendarDaysUntilRefusal(func() float64 {
+		gap, ok := c.service.CalendarGap()
+		if !ok {
+			return math.Inf(1) // no refusal ahead
+		}
+		return float64(gap.DaysLeft(c.clock.Now()))
+	})
 	c.metrics.SetReady(func() float64 {
 		if len(c.ready(context.Background()).Reasons) > 0 {
 			return 0
@@ -294,6 +316,10 @@ func (c *coordinator) ready(ctx context.Context) httpapi.Readiness {
 	r.Details["nats_connected"] = c.bus.Connected()
 	r.Details["dispatch_ready"] = c.dispatcher.Ready()
 	r.Details["receipt_lag_seconds"] = c.dispatcher.ReceiptLag().Seconds()
+	if gap, ok := c.service.CalendarGap(); ok {
+		r.Warnings = append(r.Warnings, httpapi.Warning{Code: string(tocsin.CodeCalendarMissing), Message: gap.Message(),
+			Year: gap.Year, FirstRefused: gap.FirstRefused.Format(tocsin.DateLayout)})
+	}
 	return r
 }
 
@@ -371,4 +397,63 @@ func (r registryAPI) Register(ctx context.Context, p tocsin.Provider) (any, erro
 
 func (r registryAPI) LastSeen(provider string) (time.Time, bool) {
 	return r.dispatcher.LastSeen(provider)
+}
+
+// calendarAPI adapts the calendar book to the API: views with the JSON
+// names of the calendar files.
+type calendarAPI struct{ book *calendar.Book }
+
+// calendarChangeView is one line of a load's day-by-day table.
+type calendarChangeView struct {
+	Date   string `json:"date"`
+	Before string `json:"before"`
+	After  string `json:"after"`
+	Line   string `json:"line"`
+}
+
+func (a calendarAPI) Load(ctx context.Context, actor tocsin.Actor, year int, body []byte, notice, dryRun bool) (any, error) {
+	loaded, err := a.book.Load(ctx, actor, year, body, notice, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	changes := make([]calendarChangeView, len(loaded.Changes))
+	for i, ch := range loaded.Changes {
+		changes[i] = calendarChangeView{Date: ch.Date.Format(tocsin.DateLayout), Before: calendarDayText(ch.Before),
+			After: calendarDayText(ch.After), Line: ch.String()}
+	}
+	return map[string]any{
+		"year": loaded.Year.Year, "dry_run": loaded.DryRun, "loaded": !loaded.DryRun,
+		"calendar": loaded.Year, "changes": changes,
+	}, nil
+}
+
+func calendarDayText(d calendar.Day) string {
+	if d.Holiday != "" {
+		return string(d.Reason) + " " + d.Holiday
+	}
+	return string(d.Reason)
+}
+
+func (a calendarAPI) Years(ctx context.Context) (any, error) {
+	years, err := a.book.Years(ctx)
+	if err != nil {
+		return nil, err
+	}
+	type view struct {
+		Year     int              `json:"year"`
+		Notice   string           `json:"notice"`
+		Source   *calendar.Source `json:"source,omitempty"`
+		Origin   string           `json:"origin"`
+		LoadedAt *time.Time       `json:"loaded_at,omitempty"`
+		LoadedBy string           `json:"loaded_by,omitempty"`
+	}
+	out := make([]view, len(years))
+	for i, y := range years {
+		out[i] = view{Year: y.Year, Notice: y.Notice, Source: y.Source, Origin: y.Origin}
+		if e := y.LoadedAt; e != nil {
+			at := e.At.In(tocsin.Shanghai)
+			out[i].LoadedAt, out[i].LoadedBy = &at, e.Org+"/"+e.By
+		}
+	}
+	return out, nil
 }

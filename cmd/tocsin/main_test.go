@@ -134,12 +134,18 @@ type apiResult struct {
 
 func call(t *testing.T, method, url, token, body string) apiResult {
 	t.Helper()
+	return callWith(t, method, url, token, "application/json", body)
+}
+
+// callWith is call with a body of another content type.
+func callWith(t *testing.T, method, url, token, contentType, body string) apiResult {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

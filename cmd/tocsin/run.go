@@ -23,6 +23,7 @@ Usage:
   tocsin demo [flags]                   run it with a seeded demo directory
   tocsin calendar earliest YYYY-MM-DD   earliest permitted send date
   tocsin calendar days FROM TO          working days and why
+  tocsin calendar import NOTICE.txt     read the State Council's notice (--calendars DIR or --server URL)
   tocsin token issue [flags]            mint a JWT for a service account
   tocsin provider add|list [flags]      register SMS providers
   tocsin audit verify --data DIR        check the audit trail (server stopped)
@@ -45,7 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "demo":
 		return runServe(ctx, rest, getenv, stdout, stderr, true)
 	case "calendar":
-		return runCalendar(rest, getenv, stdout, stderr)
+		return runCalendar(ctx, rest, getenv, stdout, stderr)
 	case "token":
 		return runToken(rest, getenv, stdout, stderr)
 	case "provider":

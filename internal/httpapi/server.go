@@ -37,6 +37,8 @@ type Server struct {
 	Days     DayLister
 	// Providers registers providers; nil until dispatch is wired.
 	Providers ProviderRegistry
+	// Calendars loads working-day calendars at run time; nil disables it.
+	Calendars CalendarBook
 	// Purger applies the retention policy on demand.
 	Purger  Purger
 	Log     *slog.Logger
@@ -79,6 +81,7 @@ func (s *Server) Routes() chi.Router {
 		r.Mount("/broadcasts", s.broadcastRoutes())
 		r.Mount("/organisations", s.organisationRoutes())
 		r.Mount("/providers", s.providerRoutes())
+		r.Mount("/calendars", s.calendarRoutes())
 		r.Mount("/records", s.recordRoutes())
 	})
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
