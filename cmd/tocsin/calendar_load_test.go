@@ -3,8 +3,11 @@ package main
 import (
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tocsin-dev/tocsin/internal/testkit"
 )
 
 // put sends body with its content type, as the calendar CLI and the
@@ -39,10 +42,7 @@ func TestCalendarLoadedAtRunTime(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, "demo", "--no-simulators", "--now", "2026-12-28T10:00:00+08:00")
 	tok := demoTokens(t, dir)
-	notice, err := os.ReadFile("testdata/notice-2027-fixture.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
+	notice := testkit.Notice2027
 	calendars := s.base + "/api/v1/calendars/2027"
 
 	if r := call(t, "GET", s.base+"/api/v1/calendar/earliest?filed=2026-12-18", tok["gd-met"], ""); r.status != 422 {
@@ -61,17 +61,17 @@ func TestCalendarLoadedAtRunTime(t *testing.T) {
 		t.Fatalf("post-hoc before 2027 is loaded = %v, want the due date pending", p)
 	}
 
-	bad := strings.Replace(string(notice), "1月31日（周日）", "2月1日（周一）", 1)
+	bad := strings.Replace(notice, "1月31日（周日）", "2月1日（周一）", 1)
 	refusals := []struct {
 		name, token, contentType, body string
 		status                         int
 		want                           string
 	}{
-		{"a regulator", tok["gd-cab"], "text/plain", string(notice), 403, "forbidden"},
+		{"a regulator", tok["gd-cab"], "text/plain", notice, 403, "forbidden"},
 		{"a make-up day on a Monday", tok["admin"], "text/plain", bad, 422, "validation_failed"},
 		{"not a notice", tok["admin"], "text/plain", "2027年放假安排：大家都放假。", 422, "validation_failed"},
-		{"another year's path", tok["admin"], "text/plain", string(notice), 422, "validation_failed"},
-		{"a PDF", tok["admin"], "application/pdf", string(notice), 415, "unsupported_media_type"},
+		{"another year's path", tok["admin"], "text/plain", notice, 422, "validation_failed"},
+		{"a PDF", tok["admin"], "application/pdf", notice, 415, "unsupported_media_type"},
 	}
 	for _, tt := range refusals {
 		url := calendars
@@ -83,7 +83,7 @@ func TestCalendarLoadedAtRunTime(t *testing.T) {
 			t.Errorf("%s: %d %v, want %d %s", tt.name, r.status, r.body, tt.status, tt.want)
 		}
 	}
-	dry := put(t, calendars+"?dry_run=true", tok["admin"], "text/plain", string(notice))
+	dry := put(t, calendars+"?dry_run=true", tok["admin"], "text/plain", notice)
 	if dry.status != 200 || dry.body["loaded"] != false || len(dry.body["changes"].([]any)) == 0 {
 		t.Fatalf("dry run: %d %v", dry.status, dry.body)
 	}
@@ -91,7 +91,7 @@ func TestCalendarLoadedAtRunTime(t *testing.T) {
 		t.Fatalf("a dry run loaded 2027: %d %v", r.status, r.body)
 	}
 
-	loaded := put(t, calendars, tok["admin"], "text/plain; charset=utf-8", string(notice))
+	loaded := put(t, calendars, tok["admin"], "text/plain; charset=utf-8", notice)
 	if loaded.status != 200 || loaded.body["loaded"] != true {
 		t.Fatalf("load: %d %v", loaded.status, loaded.body)
 	}
@@ -129,7 +129,11 @@ func TestCalendarImportThroughTheServer(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, "demo", "--no-simulators")
 	var out strings.Builder
-	err := run(t.Context(), []string{"calendar", "import", "testdata/notice-2027-fixture.txt", "--server", s.base, "--data", dir}, noEnv, &out, &out)
+	file := filepath.Join(t.TempDir(), "notice.txt")
+	if err := os.WriteFile(file, []byte(testkit.Notice2027), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := run(t.Context(), []string{"calendar", "import", file, "--server", s.base, "--data", dir}, noEnv, &out, &out)
 	if err != nil {
 		t.Fatalf("import: %v\n%s", err, out.String())
 	}

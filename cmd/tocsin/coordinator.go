@@ -126,7 +126,7 @@ func (c *coordinator) start(ctx context.Context) error {
 	}
 	c.web, err = webui.New(webui.Config{
 		Service: c.service, Regions: c.regions, Keys: c.keys, Verifier: c.api.Verifier,
-		LastSeen: c.dispatcher.LastSeen, Log: log, Demo: cfg.Demo,
+		LastSeen: c.dispatcher.LastSeen, Log: log, Demo: cfg.Demo, Calendars: c.calendars,
 	})
 	if err != nil {
 		return err

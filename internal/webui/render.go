@@ -20,7 +20,7 @@ import (
 // per language.
 var pageNames = []string{
 	"login", "logout", "error", "review", "broadcasts", "new", "detail",
-	"emergencies", "posthoc", "providers",
+	"emergencies", "posthoc", "providers", "calendars",
 }
 
 // views holds every page's template in every language, parsed at start.
@@ -163,6 +163,16 @@ type page struct {
 	Notice  string // a localized confirmation, after a redirect
 	Error   string // a localized error for the form on this page
 	Detail  string // the domain's own words about the error, if they add anything
+	// Gap is next year's missing calendar, shown as a banner to everyone
+	// who files, reviews or can load it.
+	Gap *gapBanner
+}
+
+// gapBanner is tocsin.CalendarGap as the layout shows it.
+type gapBanner struct {
+	Year         int
+	FirstRefused string
+	DaysLeft     int
 }
 
 func (p *page) base() *page { return p }
@@ -179,6 +189,9 @@ func (s *Server) pageFor(r *http.Request, nav string) page {
 	if sess := sessionFrom(r.Context()); sess != nil {
 		p.Session = sess
 		p.OrgName = orgName(sess.Org, lang)
+		if gap, ok := s.Service.CalendarGap(); ok {
+			p.Gap = &gapBanner{Year: gap.Year, FirstRefused: gap.FirstRefused.Format(tocsin.DateLayout), DaysLeft: gap.DaysLeft(s.serviceNow())}
+		}
 	}
 	return p
 }

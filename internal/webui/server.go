@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tocsin-dev/tocsin/internal/calendar"
 	"github.com/tocsin-dev/tocsin/internal/region"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 	"github.com/tocsin-dev/tocsin/web"
@@ -65,6 +66,9 @@ type Config struct {
 	// PollInterval is how often a progress stream reads the broadcast;
 	// default 500ms.
 	PollInterval time.Duration
+	// Calendars loads working-day calendars (the admin's calendar page);
+	// nil hides the page.
+	Calendars *calendar.Book
 	// Demo shows the demo logins on the login page.
 	Demo bool
 	// Files replaces the embedded web files (tests); nil uses web.FS().
@@ -186,6 +190,11 @@ func (s *Server) Routes() chi.Router {
 			r.Get("/emergencies/events", s.handle(s.boardEvents))
 			r.Get("/post-hoc", s.handle(s.postHocPage))
 			r.Get("/providers", s.handle(s.providersPage))
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireRole(tocsin.RoleAdmin))
+			r.Get("/calendars", s.handle(s.calendarsPage))
+			r.Post("/calendars", s.handle(s.loadCalendar))
 		})
 	})
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/internal/auth"
 	"github.com/tocsin-dev/tocsin/internal/demo"
+	"github.com/tocsin-dev/tocsin/internal/calendar"
 	"github.com/tocsin-dev/tocsin/internal/region"
 	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
@@ -33,7 +34,9 @@ type testUI struct {
 	URL     string
 	Service *tocsin.Service
 	Clock   *testkit.Clock // the login limiter's: the real time at the start, moved only by the test
-	server  *httptest.Server
+	// ServiceClock is the service's: working days and the calendar gap.
+	ServiceClock *testkit.Clock
+	server       *httptest.Server
 }
 
 func newTestUI(t *testing.T, tlsServer bool) *testUI {
@@ -43,12 +46,20 @@ func newTestUI(t *testing.T, tlsServer bool) *testUI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := testkit.MustService(t, testkit.MustStore(t, log), testkit.NewClock(testNow))
+	serviceClock := testkit.NewClock(testNow)
+	svc := testkit.MustService(t, testkit.MustStore(t, log), serviceClock)
 	testkit.MustSeed(t, svc, testkit.Directory|testkit.Logins)
+	// A calendar of its own: the calendar page loads years into it.
+	cal, err := calendar.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Calendar = cal
 	clock := testkit.NewClock(time.Now())
 	ui, err := webui.New(webui.Config{
 		Service: svc, Regions: region.Default(), Keys: keys, Verifier: keys.Verifier(time.Now),
 		Now: clock.Now, Log: log, PollInterval: 20 * time.Millisecond,
+		Calendars: &calendar.Book{Calendar: cal, Dir: t.TempDir(), Service: svc},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +71,7 @@ func newTestUI(t *testing.T, tlsServer bool) *testUI {
 		srv = httptest.NewServer(ui.Routes())
 	}
 	t.Cleanup(srv.Close)
-	return &testUI{URL: srv.URL, Service: svc, Clock: clock, server: srv}
+	return &testUI{URL: srv.URL, Service: svc, Clock: clock, ServiceClock: serviceClock, server: srv}
 }
 
 // browser is an HTTP client with cookies that does not follow redirects,

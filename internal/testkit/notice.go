@@ -1,4 +1,11 @@
-国务院办公厅关于2027年部分节假日安排的通知
+package testkit
+
+// Notice2027 is a State Council notice for 2027 in the published format,
+// written for tests: the 2027 notice was not in hand when it was written,
+// so its dates follow the law and the lunar calendar (Spring Festival from
+// New Year's Eve, 2027-02-05) but are not the official schedule. Never
+// ship it as a calendar.
+const Notice2027 = `国务院办公厅关于2027年部分节假日安排的通知
 
 各省、自治区、直辖市人民政府，国务院各部委、各直属机构：
 
@@ -21,3 +28,4 @@
 国务院办公厅
 
 2026年11月10日
+`
