@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/internal/auth"
-	"github.com/tocsin-dev/tocsin/internal/demo"
 	"github.com/tocsin-dev/tocsin/internal/calendar"
+	"github.com/tocsin-dev/tocsin/internal/demo"
 	"github.com/tocsin-dev/tocsin/internal/region"
 	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
