@@ -463,12 +463,18 @@ var errDuplicateCollision = errors.New("JetStream dropped a new dispatch as a du
 // fresh id and published again: never counted as delivered.
 func (d *Dispatcher) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, sent *nats.Msg, m tocsin.OutboxMessage) error {
 	stream, err := d.Bus.js.Stream(ctx, DispatchStream)
+	var stored *jetstream.RawStreamMsg
 	if err == nil {
-		var stored *jetstream.RawStreamMsg
-		if stored, err = stream.GetMsg(ctx, ack.Sequence); err == nil &&
-			stored.Header.Get(jetstream.MsgIDHeader) == m.MsgID && bytes.Equal(stored.Data, sent.Data) {
-			return nil // our own message, already in the stream
-		}
+		stored, err = stream.GetMsg(ctx, ack.Sequence)
+	}
+	switch {
+	case err == nil && stored.Header.Get(jetstream.MsgIDHeader) == m.MsgID && bytes.Equal(stored.Data, sent.Data):
+		return nil // our own message, already in the stream
+	case err != nil && !errors.Is(err, jetstream.ErrMsgNotFound):
+		// A lookup that failed (a timeout, the relay stopping) says
+		// nothing about a collision, and renewing a true republish would
+		// send it a second time: fail the round, publish the same id again.
+		return fmt.Errorf("publish %s: acknowledged as a duplicate, not checked: %w", m.MsgID, err)
 	}
 	if d.Hooks.DuplicateAck != nil {
 		d.Hooks.DuplicateAck()
