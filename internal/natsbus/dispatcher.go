@@ -82,6 +82,7 @@ type Dispatcher struct {
 	mu            sync.Mutex
 	lastSeen      map[string]time.Time // guarded by mu
 	unremoved     map[uint64]bool      // guarded by mu: acknowledged, Dequeue not committed yet
+	dequeued      map[uint64]bool      // guarded by mu: Dequeue committed since the relay's outbox read began
 	relayUp       bool                 // guarded by mu: streams set up, relay running
 	lastProgress  time.Time            // guarded by mu: the relay's last round that failed nothing
 	failingSince  time.Time            // guarded by mu: first failure of the current streak
@@ -95,7 +96,7 @@ type Dispatcher struct {
 func NewDispatcher(bus *Bus, svc *tocsin.Service, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{
 		Bus: bus, Service: svc, Log: log, kick: make(chan struct{}, 1),
-		lastSeen: map[string]time.Time{}, unremoved: map[uint64]bool{},
+		lastSeen: map[string]time.Time{}, unremoved: map[uint64]bool{}, dequeued: map[uint64]bool{},
 		lastProgress: time.Now(),
 	}
 }
@@ -363,6 +364,7 @@ func (d *Dispatcher) relayProgressed() {
 func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	skip := len(d.unremoved)
+	clear(d.dequeued)
 	d.mu.Unlock()
 	var msgs []tocsin.OutboxMessage
 	err := d.Service.Store.View(ctx, func(tx tocsin.ReadTx) error {
@@ -373,11 +375,14 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Leave out what is published and only waiting for its Dequeue. Read
-	// under the lock after the View: a Dequeue that committed before the
-	// View is not in msgs; one still committing is in both.
+	// Leave out what is published and only waiting for its Dequeue, or
+	// whose Dequeue committed while the View read: the View's snapshot may
+	// predate that commit, and the message is out of unremoved by now.
+	// (Republished, JetStream would drop it as a duplicate, but only after
+	// a lookup per message; a whole batch went round again that way.) A
+	// Dequeue that committed before dequeued was cleared is not in msgs.
 	d.mu.Lock()
-	msgs = slices.DeleteFunc(msgs, func(m tocsin.OutboxMessage) bool { return d.unremoved[m.Seq] })
+	msgs = slices.DeleteFunc(msgs, func(m tocsin.OutboxMessage) bool { return d.unremoved[m.Seq] || d.dequeued[m.Seq] })
 	d.mu.Unlock()
 	msgs = msgs[:min(len(msgs), relayBatch)]
 	if len(msgs) == 0 {
@@ -538,6 +543,9 @@ func (d *Dispatcher) dequeue(ctx context.Context, published []tocsin.OutboxMessa
 		d.mu.Lock()
 		for _, seq := range seqs {
 			delete(d.unremoved, seq)
+			if err == nil {
+				d.dequeued[seq] = true
+			}
 		}
 		d.mu.Unlock()
 	}
