@@ -82,6 +82,7 @@ type Dispatcher struct {
 	mu            sync.Mutex
 	lastSeen      map[string]time.Time // guarded by mu
 	unremoved     map[uint64]bool      // guarded by mu: acknowledged, Dequeue not committed yet
+	dequeued      map[uint64]bool      // guarded by mu: Dequeue committed since the relay's outbox read began
 	relayUp       bool                 // guarded by mu: streams set up, relay running
 	lastProgress  time.Time            // guarded by mu: the relay's last round that failed nothing
 	failingSince  time.Time            // guarded by mu: first failure of the current streak
@@ -95,7 +96,7 @@ type Dispatcher struct {
 func NewDispatcher(bus *Bus, svc *tocsin.Service, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{
 		Bus: bus, Service: svc, Log: log, kick: make(chan struct{}, 1),
-		lastSeen: map[string]time.Time{}, unremoved: map[uint64]bool{},
+		lastSeen: map[string]time.Time{}, unremoved: map[uint64]bool{}, dequeued: map[uint64]bool{},
 		lastProgress: time.Now(),
 	}
 }
@@ -392,6 +393,7 @@ func (d *Dispatcher) relayProgressed() {
 func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	skip := len(d.unremoved)
+	clear(d.dequeued)
 	d.mu.Unlock()
 	var msgs []tocsin.OutboxMessage
 	err := d.Service.Store.View(ctx, func(tx tocsin.ReadTx) error {
@@ -402,11 +404,14 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Leave out what is published and only waiting for its Dequeue. Read
-	// under the lock after the View: a Dequeue that committed before the
-	// View is not in msgs; one still committing is in both.
+	// Leave out what is published and only waiting for its Dequeue, or
+	// whose Dequeue committed while the View read: the View's snapshot may
+	// predate that commit, and the message is out of unremoved by now.
+	// (Republished, JetStream would drop it as a duplicate, but only after
+	// a lookup per message; a whole batch went round again that way.) A
+	// Dequeue that committed before dequeued was cleared is not in msgs.
 	d.mu.Lock()
-	msgs = slices.DeleteFunc(msgs, func(m tocsin.OutboxMessage) bool { return d.unremoved[m.Seq] })
+	msgs = slices.DeleteFunc(msgs, func(m tocsin.OutboxMessage) bool { return d.unremoved[m.Seq] || d.dequeued[m.Seq] })
 	d.mu.Unlock()
 	msgs = msgs[:min(len(msgs), relayBatch)]
 	if len(msgs) == 0 {
@@ -495,12 +500,18 @@ var errDuplicateCollision = errors.New("JetStream dropped a new dispatch as a du
 // again, since renewing our own stored message would deliver it twice.
 func (d *Dispatcher) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, sent *nats.Msg, m tocsin.OutboxMessage) error {
 	stream, err := d.Bus.js.Stream(ctx, DispatchStream)
+	var stored *jetstream.RawStreamMsg
 	if err == nil {
-		var stored *jetstream.RawStreamMsg
-		if stored, err = stream.GetMsg(ctx, ack.Sequence); err == nil &&
-			stored.Header.Get(jetstream.MsgIDHeader) == m.MsgID && bytes.Equal(stored.Data, sent.Data) {
-			return nil // our own message, already in the stream
-		}
+		stored, err = stream.GetMsg(ctx, ack.Sequence)
+	}
+	switch {
+	case err == nil && stored.Header.Get(jetstream.MsgIDHeader) == m.MsgID && bytes.Equal(stored.Data, sent.Data):
+		return nil // our own message, already in the stream
+	case err != nil && !errors.Is(err, jetstream.ErrMsgNotFound):
+		// A lookup that failed (a timeout, the relay stopping) says
+		// nothing about a collision, and renewing a true republish would
+		// send it a second time: fail the round, publish the same id again.
+		return fmt.Errorf("publish %s: acknowledged as a duplicate, not checked: %w", m.MsgID, err)
 	}
 	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("publish %s: duplicate acknowledgement, and the stored message could not be read to tell whose it is: %w", m.MsgID, err)
@@ -567,6 +578,9 @@ func (d *Dispatcher) dequeue(ctx context.Context, published []tocsin.OutboxMessa
 		d.mu.Lock()
 		for _, seq := range seqs {
 			delete(d.unremoved, seq)
+			if err == nil {
+				d.dequeued[seq] = true
+			}
 		}
 		d.mu.Unlock()
 	}
