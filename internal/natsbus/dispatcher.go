@@ -513,9 +513,6 @@ func (d *Dispatcher) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, 
 		// send it a second time: fail the round, publish the same id again.
 		return fmt.Errorf("publish %s: acknowledged as a duplicate, not checked: %w", m.MsgID, err)
 	}
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return fmt.Errorf("publish %s: duplicate acknowledgement, and the stored message could not be read to tell whose it is: %w", m.MsgID, err)
-	}
 	if d.Hooks.DuplicateAck != nil {
 		d.Hooks.DuplicateAck()
 	}
