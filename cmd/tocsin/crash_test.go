@@ -371,17 +371,17 @@ func fileDrill(base, token, content string) (id string, status int, body string)
 	return out.ID, resp.StatusCode, string(data)
 }
 
-// burst is clients filing emergencies one after another until the server
+// crashBurst is clients filing emergencies one after another until the server
 // goes away under them.
-type burst struct {
+type crashBurst struct {
 	wg         sync.WaitGroup
 	mu         sync.Mutex
 	accepted   map[string]string // guarded by mu: id -> content of each 201
 	unexpected string            // guarded by mu: the first answer other than 201
 }
 
-func fileBurst(base, token string, round, clients int) *burst {
-	b := &burst{accepted: map[string]string{}}
+func fileBurst(base, token string, round, clients int) *crashBurst {
+	b := &crashBurst{accepted: map[string]string{}}
 	for c := range clients {
 		b.wg.Add(1)
 		go func() {
@@ -411,7 +411,7 @@ func fileBurst(base, token string, round, clients int) *burst {
 
 // wait returns, once every client has stopped, what was accepted and the
 // first unexpected answer, if any.
-func (b *burst) wait() (map[string]string, string) {
+func (b *crashBurst) wait() (map[string]string, string) {
 	b.wg.Wait()
 	b.mu.Lock()
 	defer b.mu.Unlock()
