@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -75,6 +76,10 @@ type Dispatcher struct {
 	Service *tocsin.Service
 	Log     *slog.Logger
 	Hooks   Hooks
+	// GiveUpAfter and ReconcileEvery tune the reconciliation of dead
+	// letters no advisory announced; zero means the defaults (6 minutes,
+	// every minute).
+	GiveUpAfter, ReconcileEvery time.Duration
 
 	kick     chan struct{}
 	dequeues sync.WaitGroup // Dequeues not committed yet
@@ -793,13 +798,14 @@ func (d *Dispatcher) reconcileLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(reconcileEvery):
+		case <-time.After(cmp.Or(d.ReconcileEvery, reconcileEvery)):
 		}
 	}
 }
 
 func (d *Dispatcher) reconcile(ctx context.Context) error {
-	stale, err := d.Service.QueuedBefore(ctx, d.Service.Clock.Now().Add(-givenUpAfter))
+	giveUp := cmp.Or(d.GiveUpAfter, givenUpAfter)
+	stale, err := d.Service.QueuedBefore(ctx, d.Service.Clock.Now().Add(-giveUp))
 	if err != nil || len(stale) == 0 {
 		return err
 	}
@@ -819,7 +825,7 @@ func (d *Dispatcher) reconcile(ctx context.Context) error {
 			continue // still deliverable: the provider is behind, not failed
 		}
 		for _, id := range ids {
-			reason := fmt.Sprintf("no receipt within %s and nothing left to deliver to the provider (dead letter, or its receipts were lost)", givenUpAfter)
+			reason := fmt.Sprintf("no receipt within %s and nothing left to deliver to the provider (dead letter, or its receipts were lost)", giveUp)
 			if err := d.markUndeliverable(ctx, provider, id, reason); err != nil {
 				return err
 			}
