@@ -83,7 +83,9 @@ func (r *Registry) SyncUsers(ctx context.Context) error {
 		return r.Embedded.SetProviders(users)
 	case r.AccountsFile != "":
 		cfg := ServerConfig{CoordinatorPasswordHash: r.CoordinatorPasswordHash, Providers: users}
-		if err := atomicfile.Write(r.AccountsFile, []byte(cfg.Accounts()), 0o644); err != nil {
+		// 0600: it holds the coordinator's and every provider's password
+		// hash. The nodes that include it run as the same user (or root).
+		if err := atomicfile.Write(r.AccountsFile, []byte(cfg.Accounts()), 0o600); err != nil {
 			return fmt.Errorf("nats: accounts file: %w", err)
 		}
 	}
