@@ -98,7 +98,10 @@ func ProviderUsers(ctx context.Context, store tocsin.Store) ([]ProviderUser, err
 	err := store.View(ctx, func(tx tocsin.ReadTx) error {
 		ps, err := tx.Providers()
 		for _, p := range ps {
-			if p.NATSPasswordHash != "" {
+			// A provider stored, before ids were checked, under a name
+			// the coordinator keeps for itself (tocsin) gets no login:
+			// it would break the configuration for everyone.
+			if p.NATSPasswordHash != "" && tocsin.CheckID("provider", p.ID) == nil {
 				users = append(users, ProviderUser{ID: p.ID, PasswordHash: p.NATSPasswordHash})
 			}
 		}
