@@ -642,23 +642,13 @@ func (s *Service) Republish(ctx context.Context, since time.Time) (int, error) {
 	type key struct{ broadcast, provider string }
 	var due []key
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		cursor := ""
-		for {
-			page, err := tx.Broadcasts(Query{Status: []Status{StatusDispatching}, Limit: MaxPageSize, Cursor: cursor})
-			if err != nil {
-				return err
-			}
-			for _, b := range page.Broadcasts {
-				for _, p := range b.Providers {
-					if p.Status == DeliveryQueued && p.MsgID != "" && p.QueuedAt.After(since) {
-						due = append(due, key{b.ID, p.Provider})
-					}
+		return scanBroadcasts(tx, Query{Status: []Status{StatusDispatching}}, func(b *Broadcast) {
+			for _, p := range b.Providers {
+				if p.Status == DeliveryQueued && p.MsgID != "" && p.QueuedAt.After(since) {
+					due = append(due, key{b.ID, p.Provider})
 				}
 			}
-			if cursor = page.NextCursor; cursor == "" {
-				return nil
-			}
-		}
+		})
 	})
 	if err != nil || len(due) == 0 {
 		return 0, err
