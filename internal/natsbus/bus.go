@@ -27,6 +27,12 @@ const (
 	// letter and the provider's progress is marked failed.
 	maxDeliver = 10
 	ackWait    = 30 * time.Second
+	// providerAckWait is how long a provider has to acknowledge a
+	// dispatch before it is delivered again. Providers acknowledge once
+	// they have confirmed receipt (milliseconds), not after sending; a
+	// delivery whose acknowledgement was lost (the provider or the server
+	// restarting in between) waits this long, so it is short.
+	providerAckWait = 10 * time.Second
 
 	// publishAckWait bounds the wait for each publish's acknowledgement; an
 	// unacknowledged publish is retried with the same Nats-Msg-Id.
@@ -214,7 +220,7 @@ func (b *Bus) EnsureProviderConsumer(ctx context.Context, provider string) error
 	_, err := b.js.CreateOrUpdateConsumer(ctx, DispatchStream, jetstream.ConsumerConfig{
 		Durable: provider, Description: "Dispatches for provider " + provider,
 		FilterSubject: DispatchSubject(provider),
-		AckPolicy:     jetstream.AckExplicitPolicy, AckWait: ackWait, MaxDeliver: maxDeliver,
+		AckPolicy:     jetstream.AckExplicitPolicy, AckWait: providerAckWait, MaxDeliver: maxDeliver,
 		DeliverPolicy: jetstream.DeliverAllPolicy, Replicas: b.replicas,
 	})
 	if err != nil {

@@ -77,7 +77,7 @@ type Dispatcher struct {
 	Log     *slog.Logger
 	Hooks   Hooks
 	// GiveUpAfter and ReconcileEvery tune the reconciliation of dead
-	// letters no advisory announced; zero means the defaults (6 minutes,
+	// letters no advisory announced; zero means the defaults (2m40s,
 	// every minute).
 	GiveUpAfter, ReconcileEvery time.Duration
 
@@ -783,7 +783,7 @@ func (d *Dispatcher) markUndeliverable(ctx context.Context, provider, broadcast,
 // consumer has nothing left to deliver, will never be received.
 const (
 	reconcileEvery = time.Minute
-	givenUpAfter   = maxDeliver*ackWait + time.Minute
+	givenUpAfter   = maxDeliver*providerAckWait + time.Minute
 )
 
 // reconcileLoop checks, at start and then every minute, for dispatches
