@@ -49,7 +49,7 @@ type PasswordGate struct {
 	// bound, so neither time nor queueing tells which usernames exist.
 	dummy string
 
-	inFlight, peak atomic.Int64
+	inFlight, peak, runs atomic.Int64
 }
 
 // NewPasswordGate returns a gate with slots hashing slots (HashSlots(0) if
@@ -74,6 +74,9 @@ func (g *PasswordGate) Slots() int { return cap(g.slots) }
 // Peak is the most hashes that have run at once through the gate.
 func (g *PasswordGate) Peak() int { return int(g.peak.Load()) }
 
+// Runs is how many hashes the gate has run.
+func (g *PasswordGate) Runs() int { return int(g.runs.Load()) }
+
 // run runs fn in a slot.
 func (g *PasswordGate) run(ctx context.Context, fn func()) error {
 	timer := time.NewTimer(g.wait)
@@ -86,6 +89,7 @@ func (g *PasswordGate) run(ctx context.Context, fn func()) error {
 		return ctx.Err()
 	}
 	defer func() { <-g.slots }()
+	g.runs.Add(1)
 	n := g.inFlight.Add(1)
 	defer g.inFlight.Add(-1)
 	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {

@@ -39,7 +39,8 @@ type testUI struct {
 	server       *httptest.Server
 }
 
-func newTestUI(t *testing.T, tlsServer bool) *testUI {
+// newTestUI serves the web UI; opts change its configuration first.
+func newTestUI(t *testing.T, tlsServer bool, opts ...func(*webui.Config)) *testUI {
 	t.Helper()
 	log := testkit.Logger(t)
 	keys, err := auth.GenerateKeys()
@@ -56,11 +57,15 @@ func newTestUI(t *testing.T, tlsServer bool) *testUI {
 	}
 	svc.Calendar = cal
 	clock := testkit.NewClock(time.Now())
-	ui, err := webui.New(webui.Config{
+	cfg := webui.Config{
 		Service: svc, Regions: region.Default(), Keys: keys, Verifier: keys.WebVerifier(time.Now),
 		Now: clock.Now, Log: log, PollInterval: 20 * time.Millisecond,
 		Calendars: &calendar.Book{Calendar: cal, Dir: t.TempDir(), Service: svc},
-	})
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	ui, err := webui.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
