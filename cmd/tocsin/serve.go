@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -35,6 +36,9 @@ type serveConfig struct {
 	NATSAccounts string
 	Retention    tocsin.Retention
 	LateAfter    time.Duration
+	// TrustedProxies may name the client in X-Forwarded-For (login
+	// limits).
+	TrustedProxies []netip.Prefix
 
 	// Demo only.
 	Demo         bool
@@ -63,6 +67,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.DurationVar(&cfg.LateAfter, "emergency-deadline", 30*time.Second, "flag an emergency dispatch a provider has not received within this time")
 	fs.IntVar(&cfg.PostHocDays, "post-hoc-days", tocsin.DefaultPostHocWorkingDays, "working days after release an emergency's post-hoc report is due")
 	retention := fs.String("retention", envOr(getenv, "TOCSIN_RETENTION", tocsin.DefaultRetention.String()), "how long finished broadcasts are kept: days (180d) or months (6mo), at least five months")
+	proxies := fs.String("trusted-proxies", envOr(getenv, "TOCSIN_TRUSTED_PROXIES", ""), "reverse proxies (CIDR,...) whose X-Forwarded-For names the client, for login limits")
 	logLevel := fs.String("log-level", envOr(getenv, "TOCSIN_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.BoolVar(&cfg.LogJSON, "log-json", getenv("TOCSIN_LOG_JSON") != "", "log as JSON lines")
 	fs.BoolVar(&cfg.NATSDebug, "nats-debug", false, "log the embedded NATS server's notices, debug and trace lines (by default only its warnings and errors)")
@@ -95,6 +100,17 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		if cfg.PublicURL, err = checkPublicURL(cfg.PublicURL); err != nil {
 			return cfg, usageError("--public-url: %v", err)
 		}
+	}
+	for _, p := range splitList(*proxies) {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return cfg, usageError("--trusted-proxies: %q is not a CIDR prefix or an address", p)
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix.Masked())
 	}
 	if cfg.PostHocDays < 1 {
 		return cfg, usageError("--post-hoc-days must be at least 1")

@@ -86,6 +86,7 @@ func newTestAPI(t *testing.T, configure ...func(*httpapi.Server)) *testAPI {
 			return httpapi.Readiness{Details: details}
 		},
 		Passwords: auth.HashPassword,
+		Tokens:    keys,
 	}
 	for _, c := range configure {
 		c(api)
@@ -96,14 +97,10 @@ func newTestAPI(t *testing.T, configure ...func(*httpapi.Server)) *testAPI {
 	return &testAPI{URL: srv.URL, Keys: keys, Store: store, Service: svc, client: srv.Client()}
 }
 
-// token mints a bearer token for a directory organisation.
+// token issues a stored service token for an organisation in the store.
 func (api *testAPI) token(t *testing.T, org string) string {
 	t.Helper()
-	tok, err := api.Keys.Issue(testkit.Actor(t, org), time.Now(), tokenTTL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return testkit.MustToken(t, api.Service, api.Keys, org, tokenTTL)
 }
 
 // response is what one request got back.
@@ -694,7 +691,7 @@ func TestAuthentication(t *testing.T) {
 		c[key] = v
 		return c
 	}
-	good := api.token(t, "miit")
+	good, goodID := testkit.MustTokenID(t, api.Service, api.Keys, "miit", tokenTTL)
 	// A token whose signature is another token's: valid parts, wrong pairing.
 	parts := strings.Split(good, ".")
 	spliced := parts[0] + "." + seg(withClaim("org", "admin")) + "." + parts[2]
@@ -726,7 +723,12 @@ func TestAuthentication(t *testing.T) {
 		// The auth scheme is case-insensitive (RFC 9110, section 11.1).
 		{"valid, lower-case scheme", "bearer " + good, http.StatusOK},
 		{"valid, upper-case scheme", "BEARER " + good, http.StatusOK},
-		{"valid, hand-made claims", "Bearer " + signed(validClaims("miit", exp)), http.StatusOK},
+		// Claims name a stored credential by "jti"; a well-signed token
+		// whose credential was never stored is refused.
+		{"valid, hand-made claims", "Bearer " + signed(withClaim("jti", goodID)), http.StatusOK},
+		{"hand-made claims, no credential", "Bearer " + signed(validClaims("miit", exp)), http.StatusUnauthorized},
+		{"hand-made claims, unknown credential", "Bearer " + signed(withClaim("jti", "never-issued")), http.StatusUnauthorized},
+		{"another organisation's credential", "Bearer " + signed(jwt.MapClaims(with(withClaim("jti", goodID), "org", "gd-cab"))), http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1358,12 +1360,7 @@ func TestOrganisations(t *testing.T) {
 	})
 
 	t.Run("the new department files", func(t *testing.T) {
-		tok, err := api.Keys.Issue(tocsin.Actor{Subject: "sc-met", Role: tocsin.RoleDepartment, Org: "sc-met",
-			Level: tocsin.LevelProvincial, Jurisdiction: "510000"}, time.Now(), tokenTTL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res := api.do(t, request{Method: http.MethodPost, Path: broadcasts, Auth: "Bearer " + tok, Body: ordinary(onTime, "510100")})
+		res := api.do(t, request{Method: http.MethodPost, Path: broadcasts, Org: "sc-met", Body: ordinary(onTime, "510100")})
 		b := wantBroadcast(t, res, http.StatusCreated, tocsin.StatusPendingReview)
 		if b.SenderCode != "12379510" || b.Agency != "Sichuan Meteorological Service" {
 			t.Errorf("sender code %q, agency %q", b.SenderCode, b.Agency)
@@ -1377,7 +1374,7 @@ func TestOrganisations(t *testing.T) {
 			t.Fatal(err)
 		}
 		res := api.do(t, request{Method: http.MethodPost, Path: broadcasts, Auth: "Bearer " + tok, Body: ordinary(onTime, "510100")})
-		wantError(t, res, http.StatusForbidden, tocsin.CodeForbidden)
+		wantError(t, res, http.StatusUnauthorized, tocsin.CodeUnauthorized)
 	})
 }
 

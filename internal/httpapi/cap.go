@@ -88,8 +88,8 @@ func (s *Server) broadcastCAP(w http.ResponseWriter, r *http.Request) error {
 			return tocsin.Errorf(tocsin.CodeUnauthorized, "the Authorization header must be Bearer <JWT>")
 		}
 		var err error
-		if a, err = s.Verifier.Verify(token); err != nil {
-			return &tocsin.Error{Code: tocsin.CodeUnauthorized, Message: err.Error()}
+		if a, err = s.tokenActor(ctx, token); err != nil {
+			return err
 		}
 		authenticated = true
 	}

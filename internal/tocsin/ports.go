@@ -31,6 +31,10 @@ type ReadTx interface {
 	Organisation(id string) (*Organisation, error)
 	Organisations() ([]*Organisation, error)
 	Account(username string) (*Account, error)
+	// Credential returns a stored session or service token by id;
+	// Credentials those of one organisation, or of all with org "".
+	Credential(id string) (*Credential, error)
+	Credentials(org string) ([]*Credential, error)
 	Provider(id string) (*Provider, error)
 	Providers() ([]*Provider, error)
 
@@ -53,6 +57,9 @@ type Tx interface {
 	PutOrganisation(o *Organisation) error
 	PutAccount(a *Account) error
 	PutProvider(p *Provider) error
+	PutCredential(c *Credential) error
+	// DeleteCredential removes a credential; a missing one is no error.
+	DeleteCredential(id string) error
 	// Enqueue adds a message to the outbox, assigning its Seq.
 	Enqueue(m OutboxMessage) error
 	// Dequeue removes published messages from the outbox.
