@@ -166,7 +166,11 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 			Name: ReceiptStream, Subjects: []string{ReceiptPrefix + ">"},
 			Description: "Receipts from SMS providers",
 			Storage:     jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
-			MaxAge: streamMaxAge, Duplicates: dedupWindow, Replicas: b.replicas,
+			MaxAge: streamMaxAge, Duplicates: receiptDedupWindow, Replicas: b.replicas,
+			// Bounded per provider (its own subject) and in all; what a
+			// limit pushes out is the oldest, long applied.
+			MaxMsgSize: receiptMaxMsgSize, MaxMsgsPerSubject: DefaultProviderLimits.ReceiptBacklog,
+			MaxBytes: receiptStreamMaxBytes,
 		},
 	} {
 		if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
@@ -176,6 +180,11 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 	_, err := b.js.CreateOrUpdateConsumer(ctx, ReceiptStream, jetstream.ConsumerConfig{
 		Durable: ReceiptConsumer, Description: "The coordinator's receipt reader",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait, MaxDeliver: -1,
+		// Receipts over a provider's rate wait unacknowledged: no limit
+		// here, or one provider's waiting receipts would hold up all
+		// others' (its backlog is bounded by the stream's per-subject
+		// limit instead).
+		MaxAckPending: -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy, Replicas: b.replicas,
 	})
 	if err != nil {

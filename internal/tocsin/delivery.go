@@ -214,12 +214,19 @@ func applyReceipt(tx Tx, b *Broadcast, provider string, r Receipt, now time.Time
 	// Counts never move back: a receipt behind the recorded ones (older,
 	// reordered, or a provider that lost count) leaves them as they are,
 	// though its status may still move the provider on. Counts are taken
-	// as a whole from one receipt, so they stay consistent.
-	if r.Sent >= p.Sent && r.Delivered >= p.Delivered && r.Failed >= p.Failed {
+	// as a whole from one receipt, so they stay consistent. The detail
+	// comes with the counts, a new status, or a provider's last word (a
+	// final receipt: one that says why it stopped may trail a progress
+	// report it thought had failed to publish).
+	forward := r.Sent >= p.Sent && r.Delivered >= p.Delivered && r.Failed >= p.Failed
+	if forward {
 		p.Recipients, p.Sent, p.Delivered, p.Failed = r.Recipients, r.Sent, r.Delivered, r.Failed
-		if r.Detail != "" || p.Status != before {
-			p.Detail = r.Detail
-		}
+	}
+	switch {
+	case p.Status != before:
+		p.Detail = r.Detail
+	case r.Detail != "" && (forward || status.Final()):
+		p.Detail = r.Detail
 	}
 	p.UpdatedAt, p.Late = now, false
 	b.completeIfDone(now)
