@@ -58,6 +58,11 @@ type Bus struct {
 	log      *slog.Logger
 	replicas int
 
+	// Limits bound each provider's receipts (the stream's per-subject
+	// limit, the coordinator's rate); zero means DefaultProviderLimits.
+	// Set before EnsureStreams and the dispatcher's Start.
+	Limits ProviderLimits
+
 	mu        sync.Mutex
 	downSince time.Time // guarded by mu: when the connection went down, zero while up
 }
@@ -116,6 +121,13 @@ func (b *Bus) setDown(down bool) {
 	}
 }
 
+func (b *Bus) limits() ProviderLimits {
+	if b.Limits == (ProviderLimits{}) {
+		return DefaultProviderLimits
+	}
+	return b.Limits
+}
+
 // DownSince is when the connection went down; zero while it is up.
 func (b *Bus) DownSince() time.Time {
 	b.mu.Lock()
@@ -166,10 +178,10 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 			Name: ReceiptStream, Subjects: []string{ReceiptPrefix + ">"},
 			Description: "Receipts from SMS providers",
 			Storage:     jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
-			MaxAge: streamMaxAge, Duplicates: receiptDedupWindow, Replicas: b.replicas,
+			MaxAge: streamMaxAge, Duplicates: ReceiptDedupWindow, Replicas: b.replicas,
 			// Bounded per provider (its own subject) and in all; what a
 			// limit pushes out is the oldest, long applied.
-			MaxMsgSize: receiptMaxMsgSize, MaxMsgsPerSubject: DefaultProviderLimits.ReceiptBacklog,
+			MaxMsgSize: receiptMaxMsgSize, MaxMsgsPerSubject: b.limits().ReceiptBacklog,
 			MaxBytes: receiptStreamMaxBytes,
 		},
 	} {

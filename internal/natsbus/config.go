@@ -62,7 +62,7 @@ var DefaultProviderLimits = ProviderLimits{
 	ReceiptBurst:      2000,
 }
 
-// Receipt stream limits. receiptDedupWindow is the smallest window
+// Receipt stream limits. ReceiptDedupWindow is the smallest window
 // nats-server accepts (it cannot be switched off on a stream of its own
 // subjects): deduplication by Nats-Msg-Id is stream-wide, across every
 // provider's subject, and a provider chooses its ids, so a window of any
@@ -71,7 +71,7 @@ var DefaultProviderLimits = ProviderLimits{
 // tocsin.Service.ApplyReceipts), so a provider's retried publish needs no
 // deduplication. receiptStreamMaxBytes is the stream's backstop on disk.
 const (
-	receiptDedupWindow    = 100 * time.Millisecond
+	ReceiptDedupWindow    = 100 * time.Millisecond
 	receiptMaxMsgSize     = tocsin.MaxReceiptBytes + receiptHeaderRoom
 	receiptStreamMaxBytes = 512 << 20
 )

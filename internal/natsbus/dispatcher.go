@@ -78,10 +78,6 @@ type Dispatcher struct {
 	Service *tocsin.Service
 	Log     *slog.Logger
 	Hooks   Hooks
-	// Limits are the providers' receipt rate; zero means
-	// DefaultProviderLimits. Set before Start.
-	Limits ProviderLimits
-
 	// Used by the receipt loop alone.
 	limiter        *receiptLimiter
 	overRateLogged map[string]time.Time
@@ -662,7 +658,7 @@ func (d *Dispatcher) applyReceipts(ctx context.Context, msgs []jetstream.Msg) {
 	var oldest time.Time
 	now := time.Now()
 	if d.limiter == nil {
-		d.limiter = newReceiptLimiter(d.Limits)
+		d.limiter = newReceiptLimiter(d.Bus.limits())
 	}
 	d.limiter.forget(now)
 	for _, msg := range msgs {
