@@ -25,6 +25,16 @@ const (
 	MaxReceiptCount = 2_000_000_000
 )
 
+// ProgressRecordEvery is how often a provider's progress within one status
+// (a stream of "sending" receipts with growing counts) is written to the
+// broadcast: the receipts between are superseded by the next, and are
+// acknowledged without a write. Each write of a broadcast has its audit
+// entry, whose hash of the record is what makes the record's tampering
+// evident (tocsin audit verify), so this is also what bounds the entries:
+// every change of status, and a progress entry at most this often per
+// provider, however many receipts it sends.
+const ProgressRecordEvery = 2 * time.Second
+
 // ProviderReceipt is a receipt and the provider it came from, as the
 // receipts stream delivers them.
 type ProviderReceipt struct {
@@ -69,8 +79,8 @@ func (s *Service) ApplyReceipt(ctx context.Context, provider string, r Receipt) 
 // to choose, and a window shared by all providers let one drop another's
 // receipts by sending its ids first).
 //
-// Only a change of a provider's status goes into the audit trail;
-// progress within a status updates the record alone. A refused receipt
+// Every change of a provider's status goes into the audit trail; progress
+// within a status, at most every ProgressRecordEvery. A refused receipt
 // is audited as receipt_refused, at most once per provider every
 // RefusedReceiptAuditEvery, the entry counting the others.
 func (s *Service) ApplyReceipts(ctx context.Context, receipts []ProviderReceipt) ([]Applied, error) {
@@ -188,8 +198,9 @@ func checkReceipt(pr *ProviderReceipt) error {
 }
 
 // applyReceipt moves provider's progress on b as r reports, and returns
-// the audit entry to write once b is: one when the provider's status
-// changed, none for progress within a status.
+// the audit entry to write once b is. Every change of status is recorded
+// and audited; progress within a status at most every
+// ProgressRecordEvery.
 func applyReceipt(tx Tx, b *Broadcast, provider string, r Receipt, now time.Time) (firstAfter time.Duration, audit *AuditEntry, err error) {
 	p := b.progress(provider)
 	if p == nil {
@@ -211,6 +222,12 @@ func applyReceipt(tx Tx, b *Broadcast, provider string, r Receipt, now time.Time
 	default:
 		p.Status = status
 	}
+	if p.Status == before && !status.Final() && now.Sub(p.UpdatedAt) < ProgressRecordEvery {
+		// Progress within a status, recorded a moment ago: the provider's
+		// next receipt carries newer counts (and its last, a final one,
+		// always applies).
+		return 0, nil, nil
+	}
 	// Counts never move back: a receipt behind the recorded ones (older,
 	// reordered, or a provider that lost count) leaves them as they are,
 	// though its status may still move the provider on. Counts are taken
@@ -230,9 +247,6 @@ func applyReceipt(tx Tx, b *Broadcast, provider string, r Receipt, now time.Time
 	}
 	p.UpdatedAt, p.Late = now, false
 	b.completeIfDone(now)
-	if p.Status == before {
-		return firstAfter, nil, nil
-	}
 	return firstAfter, &AuditEntry{
 		At: now, Action: AuditReceipt, Org: provider, By: "provider:" + provider, Target: b.ID,
 		Before: string(before), After: string(p.Status),

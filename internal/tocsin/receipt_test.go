@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tocsin-dev/tocsin/internal/boltstore"
+	"github.com/tocsin-dev/tocsin/internal/region"
+	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
@@ -102,6 +107,7 @@ func TestReceiptCountsNeverMoveBack(t *testing.T) {
 		{r(tocsin.DeliveryFailed, 0, 0, 0, "gateway lost count"), tocsin.DeliveryFailed, 700, 680, 20}, // status moves, counts stay
 	}
 	for i, s := range steps {
+		e.clock.Add(tocsin.ProgressRecordEvery) // each one recorded
 		if err := e.svc.ApplyReceipt(ctx, "cmcc", s.r); err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -131,10 +137,21 @@ func TestCompletionTotalsDoNotOverflow(t *testing.T) {
 	}
 }
 
-// Only a change of status is audited: 300 progress receipts on one
-// broadcast update the record with the latest counts and write no entry.
-func TestReceiptAuditOnlyOnStatusChange(t *testing.T) {
-	e := mustService(t, filedAt)
+// Every change of status is audited, and progress within a status is
+// recorded (with its entry, which keeps the record verifiable) at most
+// every ProgressRecordEvery: 300 progress receipts in 0.9 s, as the
+// review sent them, write no entry each.
+func TestReceiptAuditOnStatusChangeNotEachProgress(t *testing.T) {
+	// A store of the test's own, so that it can be closed and verified.
+	path := filepath.Join(t.TempDir(), "tocsin.db")
+	store, err := boltstore.Open(path, region.Default(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	e := &env{store: store, clock: testkit.NewClock(filedAt)}
+	e.svc = testkit.MustService(t, store, e.clock)
+	testkit.MustSeed(t, e.svc, testkit.Directory)
 	ctx := context.Background()
 	b := e.mustFile(t, "gd-met", emergency("Typhoon", "440100"))
 	apply := func(r tocsin.Receipt) {
@@ -146,14 +163,21 @@ func TestReceiptAuditOnlyOnStatusChange(t *testing.T) {
 	}
 	apply(tocsin.Receipt{Status: string(tocsin.DeliveryReceived)})
 	for i := 1; i <= 300; i++ {
+		e.clock.Add(3 * time.Millisecond)
 		apply(tocsin.Receipt{Status: string(tocsin.DeliverySending), Sent: i, Delivered: i})
 		if i == 150 {
 			apply(tocsin.Receipt{Status: string(tocsin.DeliveryReceived)}) // reordered: nothing
 		}
 	}
-	if p := e.get(t, b.ID).Providers[0]; p.Status != tocsin.DeliverySending || p.Sent != 300 || p.Delivered != 300 {
-		t.Fatalf("progress %+v, want sending with the latest counts, 300 sent", p)
+	if p := e.get(t, b.ID).Providers[0]; p.Status != tocsin.DeliverySending || p.Sent != 1 {
+		t.Fatalf("progress %+v, want sending as first reported (the rest within %s)", p, tocsin.ProgressRecordEvery)
 	}
+	e.clock.Add(tocsin.ProgressRecordEvery)
+	apply(tocsin.Receipt{Status: string(tocsin.DeliverySending), Sent: 301, Delivered: 301})
+	if p := e.get(t, b.ID).Providers[0]; p.Sent != 301 || p.Delivered != 301 {
+		t.Fatalf("progress %+v, want the latest counts, 301 sent", p)
+	}
+	e.clock.Add(time.Millisecond) // an outcome is recorded at once
 	apply(tocsin.Receipt{Status: string(tocsin.DeliveryDelivered), Sent: 1000, Delivered: 1000})
 	apply(tocsin.Receipt{Status: string(tocsin.DeliveryDelivered), Sent: 1000, Delivered: 1000}) // a repeat: nothing
 
@@ -166,18 +190,26 @@ func TestReceiptAuditOnlyOnStatusChange(t *testing.T) {
 	want := [][2]tocsin.DeliveryStatus{
 		{tocsin.DeliveryQueued, tocsin.DeliveryReceived},
 		{tocsin.DeliveryReceived, tocsin.DeliverySending},
+		{tocsin.DeliverySending, tocsin.DeliverySending}, // the progress 2 s on
 		{tocsin.DeliverySending, tocsin.DeliveryDelivered},
 	}
 	if len(receipts) != len(want) {
-		t.Fatalf("%d receipt audit entries, want %d (one per status change): %+v", len(receipts), len(want), receipts)
+		t.Fatalf("%d receipt audit entries for 304 receipts, want %d: %+v", len(receipts), len(want), receipts)
 	}
 	for i, en := range receipts {
 		if en.Before != string(want[i][0]) || en.After != string(want[i][1]) || en.Org != "cmcc" {
 			t.Errorf("entry %d = %+v, want %s -> %s", i, en, want[i][0], want[i][1])
 		}
 	}
-	if !strings.Contains(receipts[2].Note, "1000 delivered") {
-		t.Errorf("final entry note %q, want the counts", receipts[2].Note)
+	if !strings.Contains(receipts[2].Note, "301 sent") || !strings.Contains(receipts[3].Note, "1000 delivered") {
+		t.Errorf("entry notes %q, %q; want the counts", receipts[2].Note, receipts[3].Note)
+	}
+	// Every write of the record has its entry: the trail verifies.
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := boltstore.VerifyAudit(path); err != nil {
+		t.Fatalf("audit verify: %v", err)
 	}
 }
 
