@@ -123,10 +123,12 @@ func (c *coordinator) start(ctx context.Context) error {
 		Purger:    c,
 		Calendars: calendarAPI{c.calendars},
 		Passwords: auth.HashPassword,
+		PublicURL: cfg.PublicURL,
 	}
 	c.web, err = webui.New(webui.Config{
 		Service: c.service, Regions: c.regions, Keys: c.keys, Verifier: c.api.Verifier,
 		LastSeen: c.dispatcher.LastSeen, Log: log, Demo: cfg.Demo, Calendars: c.calendars,
+		PublicURL: cfg.PublicURL,
 	})
 	if err != nil {
 		return err
@@ -337,7 +339,8 @@ func (c *coordinator) serve(ctx context.Context) error {
 	srv.RegisterOnShutdown(c.web.CloseStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(c.listener) }()
-	c.log.Info("serving", slog.String("http", c.httpAddr), slog.String("nats", c.natsURL), slog.String("data", c.cfg.Data))
+	c.log.Info("serving", slog.String("http", c.httpAddr), slog.String("public_url", c.publicURL()),
+		slog.String("nats", c.natsURL), slog.String("data", c.cfg.Data))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http: %w", err)
@@ -350,6 +353,15 @@ func (c *coordinator) serve(ctx context.Context) error {
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	return nil
+}
+
+// publicURL is the base of the links Tocsin writes, as configured, or else
+// what it falls back to: the address each connection is accepted on.
+func (c *coordinator) publicURL() string {
+	if c.cfg.PublicURL != "" {
+		return c.cfg.PublicURL
+	}
+	return "(not set: the address each connection arrives on; set --public-url)"
 }
 
 // handler is the API with the web UI mounted at the root.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 type serveConfig struct {
 	Data        string
 	HTTP        string
+	PublicURL   string // base of every absolute link; "" uses the listen address
 	Calendars   string
 	JWTKey      string
 	Seed        string
@@ -49,6 +51,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	cfg := serveConfig{Demo: demo}
 	fs.StringVar(&cfg.Data, "data", envOr(getenv, "TOCSIN_DATA", "./data"), "data folder: store, NATS files, keys")
 	fs.StringVar(&cfg.HTTP, "http", envOr(getenv, "TOCSIN_HTTP", "127.0.0.1:8080"), "HTTP listen address")
+	fs.StringVar(&cfg.PublicURL, "public-url", envOr(getenv, "TOCSIN_PUBLIC_URL", ""), "base URL the public reaches Tocsin at (https://alerts.example.gov.cn): every absolute link in CAP, Atom and the web uses it; default the listen address")
 	fs.StringVar(&cfg.Calendars, "calendars", envOr(getenv, "TOCSIN_CALENDARS", ""), "directory of extra calendar files (YYYY.json)")
 	fs.StringVar(&cfg.JWTKey, "jwt-key", envOr(getenv, "TOCSIN_JWT_KEY", ""), "Ed25519 signing key (PKCS#8 PEM); default DATA/keys/jwt.pem, created on first start")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", envOr(getenv, "TOCSIN_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server")
@@ -88,6 +91,11 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 			return cfg, usageError("--now must be an RFC 3339 time such as 2026-12-01T09:00:00+08:00: %v", err)
 		}
 	}
+	if cfg.PublicURL != "" {
+		if cfg.PublicURL, err = checkPublicURL(cfg.PublicURL); err != nil {
+			return cfg, usageError("--public-url: %v", err)
+		}
+	}
 	if cfg.PostHocDays < 1 {
 		return cfg, usageError("--post-hoc-days must be at least 1")
 	}
@@ -122,6 +130,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "tocsin: listening on http://%s\n", c.httpAddr)
 	return c.serve(ctx)
+}
+
+// checkPublicURL accepts an absolute http or https URL with a host and
+// nothing after its path, and returns it without a trailing slash.
+func checkPublicURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "", err
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("%q must start with https:// (or http://)", s)
+	case u.Host == "" || u.Hostname() == "":
+		return "", fmt.Errorf("%q names no host", s)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return "", fmt.Errorf("%q may hold a scheme, host, port and path only", s)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
 }
 
 // splitList splits a comma-separated flag value.

@@ -16,6 +16,9 @@ f=$dir/accounts/accounts.conf
 if [ ! -f "$f" ]; then
   tmp=$f.bootstrap.$$
   cp "$dir/accounts.bootstrap.conf" "$tmp"
+  # No secret in it (the password is an environment reference), but the
+  # file it stands in for holds hashes: 0600 like the coordinator's.
+  chmod 600 "$tmp"
   ln "$tmp" "$f" 2>/dev/null || true
   rm -f "$tmp"
 fi

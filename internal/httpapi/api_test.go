@@ -54,8 +54,9 @@ type testAPI struct {
 
 // newTestAPI wires the API the way cmd/tocsin/serve.go does, with a bbolt
 // store in a temporary folder and the service clock fixed at testNow, and
-// seeds the demo directory.
-func newTestAPI(t *testing.T) *testAPI {
+// seeds the demo directory. configure, if given, sets more of the server
+// before it serves.
+func newTestAPI(t *testing.T, configure ...func(*httpapi.Server)) *testAPI {
 	t.Helper()
 	log := testkit.Logger(t)
 	keys, err := auth.GenerateKeys()
@@ -85,6 +86,9 @@ func newTestAPI(t *testing.T) *testAPI {
 			return httpapi.Readiness{Details: details}
 		},
 		Passwords: auth.HashPassword,
+	}
+	for _, c := range configure {
+		c(api)
 	}
 
 	srv := httptest.NewServer(api.Handler())

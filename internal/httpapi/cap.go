@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 
@@ -115,7 +116,7 @@ func (s *Server) broadcastCAP(w http.ResponseWriter, r *http.Request) error {
 		}
 		opts = append(opts, cap.Original(original))
 	}
-	out, err := cap.Encode(b, s.regionFullName, baseURL(r), opts...)
+	out, err := cap.Encode(b, s.regionFullName, s.publicBase(r), opts...)
 	if err != nil {
 		return err
 	}
@@ -155,7 +156,7 @@ func (s *Server) alertFeed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := cap.AtomFeed(bs, baseURL(r), s.Service.Clock.Now())
+	out, err := cap.AtomFeed(bs, s.publicBase(r), s.Service.Clock.Now())
 	if err != nil {
 		return err
 	}
@@ -186,13 +187,21 @@ func (s *Server) regionFullName(code string) string {
 	return s.Regions.Name(code)
 }
 
-// baseURL is the absolute URL the client reached the server at, for links
-// in CAP and Atom documents: https when the connection, or the proxy in
-// front of it (X-Forwarded-Proto), says so.
-func baseURL(r *http.Request) string {
+// publicBase is the base of the absolute links in CAP and Atom documents:
+// PublicURL when it is configured, and otherwise the address the server
+// accepted the connection on. Never the request's Host or X-Forwarded-*
+// headers: the client chooses those, and the documents are cached and
+// served to everyone.
+func (s *Server) publicBase(r *http.Request) string {
+	if s.PublicURL != "" {
+		return strings.TrimRight(s.PublicURL, "/")
+	}
 	scheme := "http"
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host
+	if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && addr.String() != "" {
+		return scheme + "://" + addr.String()
+	}
+	return scheme + "://localhost"
 }

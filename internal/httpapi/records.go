@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -39,6 +40,12 @@ var recordColumns = []string{
 // times, sender codes, agency, content, regions, providers and their
 // receipts) for broadcasts whose send time falls in [from, to], as CSV or
 // JSON Lines, one page of the store at a time.
+//
+// The CSV is for spreadsheet programs as much as for scripts: every cell
+// is neutralised against formula injection (csvCell), and bom=true starts
+// it with a UTF-8 byte-order mark, without which Excel reads the Chinese
+// text as another encoding. The mark is opt-in so that scripts reading the
+// header get "broadcast_id", not "\ufeffbroadcast_id".
 func (s *Server) exportRecords(w http.ResponseWriter, r *http.Request) error {
 	a := actor(r)
 	if a.Role != tocsin.RoleAdmin && a.Role != tocsin.RoleRegulator {
@@ -55,6 +62,12 @@ func (s *Server) exportRecords(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !to.After(from) {
 		return tocsin.Errorf(tocsin.CodeValidation, "to must be after from").With("field", "to")
+	}
+	bom := false
+	if v := q.Get("bom"); v != "" {
+		if bom, err = strconv.ParseBool(v); err != nil {
+			return tocsin.Errorf(tocsin.CodeValidation, "bom must be true or false").With("field", "bom")
+		}
 	}
 	format := q.Get("format")
 	switch format {
@@ -73,6 +86,9 @@ func (s *Server) exportRecords(w http.ResponseWriter, r *http.Request) error {
 	cw := csv.NewWriter(w)
 	enc := json.NewEncoder(w)
 	if format == "csv" {
+		if bom {
+			_, _ = io.WriteString(w, "\ufeff")
+		}
 		_ = cw.Write(recordColumns)
 	}
 	cursor := ""
@@ -122,7 +138,7 @@ func recordRows(b *tocsin.Broadcast) [][]string {
 		strconv.FormatBool(b.Exercise), strings.Join(b.Scope, " "), b.Content,
 	}
 	if len(b.Providers) == 0 {
-		return [][]string{append(base, "", "", "", "", "", "", "", "", "")}
+		return [][]string{neutralise(append(base, "", "", "", "", "", "", "", "", ""))}
 	}
 	rows := make([][]string, 0, len(b.Providers))
 	for _, p := range b.Providers {
@@ -132,7 +148,31 @@ func recordRows(b *tocsin.Broadcast) [][]string {
 			strconv.Itoa(p.Recipients), strconv.Itoa(p.Sent), strconv.Itoa(p.Delivered), strconv.Itoa(p.Failed),
 			p.Detail, ts(&updated)))
 	}
+	for _, row := range rows {
+		neutralise(row)
+	}
 	return rows
+}
+
+// neutralise makes every cell of row safe for a spreadsheet (csvCell) and
+// returns row.
+func neutralise(row []string) []string {
+	for i, cell := range row {
+		row[i] = csvCell(cell)
+	}
+	return row
+}
+
+// csvCell keeps a spreadsheet program from reading a cell as a formula:
+// one that begins with =, +, -, @, a tab or a carriage return gets a
+// single quote in front, as OWASP recommends ("CSV Injection"). Department
+// content, event text and provider detail are free text from outside; the
+// cells Tocsin makes itself (times, counts, statuses) never begin with one.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // parseBound reads a date (YYYY-MM-DD, a whole day in Asia/Shanghai) or an

@@ -48,6 +48,11 @@ type Server struct {
 	Ready func(ctx context.Context) Readiness
 	// Passwords hashes a new account's password.
 	Passwords func(password string) (string, error)
+	// PublicURL is the base of every absolute link the API writes (CAP
+	// and Atom): scheme, host and any path prefix, as the public reaches
+	// Tocsin (--public-url). Empty means the address the connection came
+	// in on; a request's Host header is never used.
+	PublicURL string
 }
 
 // RegionDirectory names regions for responses and pickers.

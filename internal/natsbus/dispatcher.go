@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,6 +79,11 @@ type Dispatcher struct {
 	Service *tocsin.Service
 	Log     *slog.Logger
 	Hooks   Hooks
+	// GiveUpAfter and ReconcileEvery tune the reconciliation of dead
+	// letters no advisory announced; zero means the defaults (6 minutes,
+	// every minute).
+	GiveUpAfter, ReconcileEvery time.Duration
+
 	// Used by the receipt loop alone.
 	limiter        *receiptLimiter
 	overRateLogged map[string]time.Time
@@ -89,6 +95,7 @@ type Dispatcher struct {
 	mu            sync.Mutex
 	lastSeen      map[string]time.Time // guarded by mu
 	unremoved     map[uint64]bool      // guarded by mu: acknowledged, Dequeue not committed yet
+	dequeued      map[uint64]bool      // guarded by mu: Dequeue committed since the relay's outbox read began
 	relayUp       bool                 // guarded by mu: streams set up, relay running
 	lastProgress  time.Time            // guarded by mu: the relay's last round that failed nothing
 	failingSince  time.Time            // guarded by mu: first failure of the current streak
@@ -102,7 +109,7 @@ type Dispatcher struct {
 func NewDispatcher(bus *Bus, svc *tocsin.Service, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{
 		Bus: bus, Service: svc, Log: log, kick: make(chan struct{}, 1),
-		lastSeen: map[string]time.Time{}, unremoved: map[uint64]bool{},
+		lastSeen: map[string]time.Time{}, unremoved: map[uint64]bool{}, dequeued: map[uint64]bool{},
 		lastProgress: time.Now(),
 	}
 }
@@ -399,6 +406,7 @@ func (d *Dispatcher) relayProgressed() {
 func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	skip := len(d.unremoved)
+	clear(d.dequeued)
 	d.mu.Unlock()
 	var msgs []tocsin.OutboxMessage
 	err := d.Service.Store.View(ctx, func(tx tocsin.ReadTx) error {
@@ -409,11 +417,14 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Leave out what is published and only waiting for its Dequeue. Read
-	// under the lock after the View: a Dequeue that committed before the
-	// View is not in msgs; one still committing is in both.
+	// Leave out what is published and only waiting for its Dequeue, or
+	// whose Dequeue committed while the View read: the View's snapshot may
+	// predate that commit, and the message is out of unremoved by now.
+	// (Republished, JetStream would drop it as a duplicate, but only after
+	// a lookup per message; a whole batch went round again that way.) A
+	// Dequeue that committed before dequeued was cleared is not in msgs.
 	d.mu.Lock()
-	msgs = slices.DeleteFunc(msgs, func(m tocsin.OutboxMessage) bool { return d.unremoved[m.Seq] })
+	msgs = slices.DeleteFunc(msgs, func(m tocsin.OutboxMessage) bool { return d.unremoved[m.Seq] || d.dequeued[m.Seq] })
 	d.mu.Unlock()
 	msgs = msgs[:min(len(msgs), relayBatch)]
 	if len(msgs) == 0 {
@@ -502,15 +513,18 @@ var errDuplicateCollision = errors.New("JetStream dropped a new dispatch as a du
 // again, since renewing our own stored message would deliver it twice.
 func (d *Dispatcher) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, sent *nats.Msg, m tocsin.OutboxMessage) error {
 	stream, err := d.Bus.js.Stream(ctx, DispatchStream)
+	var stored *jetstream.RawStreamMsg
 	if err == nil {
-		var stored *jetstream.RawStreamMsg
-		if stored, err = stream.GetMsg(ctx, ack.Sequence); err == nil &&
-			stored.Header.Get(jetstream.MsgIDHeader) == m.MsgID && bytes.Equal(stored.Data, sent.Data) {
-			return nil // our own message, already in the stream
-		}
+		stored, err = stream.GetMsg(ctx, ack.Sequence)
 	}
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return fmt.Errorf("publish %s: duplicate acknowledgement, and the stored message could not be read to tell whose it is: %w", m.MsgID, err)
+	switch {
+	case err == nil && stored.Header.Get(jetstream.MsgIDHeader) == m.MsgID && bytes.Equal(stored.Data, sent.Data):
+		return nil // our own message, already in the stream
+	case err != nil && !errors.Is(err, jetstream.ErrMsgNotFound):
+		// A lookup that failed (a timeout, the relay stopping) says
+		// nothing about a collision, and renewing a true republish would
+		// send it a second time: fail the round, publish the same id again.
+		return fmt.Errorf("publish %s: acknowledged as a duplicate, not checked: %w", m.MsgID, err)
 	}
 	if d.Hooks.DuplicateAck != nil {
 		d.Hooks.DuplicateAck()
@@ -574,6 +588,9 @@ func (d *Dispatcher) dequeue(ctx context.Context, published []tocsin.OutboxMessa
 		d.mu.Lock()
 		for _, seq := range seqs {
 			delete(d.unremoved, seq)
+			if err == nil {
+				d.dequeued[seq] = true
+			}
 		}
 		d.mu.Unlock()
 	}
@@ -819,13 +836,14 @@ func (d *Dispatcher) reconcileLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(reconcileEvery):
+		case <-time.After(cmp.Or(d.ReconcileEvery, reconcileEvery)):
 		}
 	}
 }
 
 func (d *Dispatcher) reconcile(ctx context.Context) error {
-	stale, err := d.Service.QueuedBefore(ctx, d.Service.Clock.Now().Add(-givenUpAfter))
+	giveUp := cmp.Or(d.GiveUpAfter, givenUpAfter)
+	stale, err := d.Service.QueuedBefore(ctx, d.Service.Clock.Now().Add(-giveUp))
 	if err != nil || len(stale) == 0 {
 		return err
 	}
@@ -845,7 +863,7 @@ func (d *Dispatcher) reconcile(ctx context.Context) error {
 			continue // still deliverable: the provider is behind, not failed
 		}
 		for _, id := range ids {
-			reason := fmt.Sprintf("no receipt within %s and nothing left to deliver to the provider (dead letter, or its receipts were lost)", givenUpAfter)
+			reason := fmt.Sprintf("no receipt within %s and nothing left to deliver to the provider (dead letter, or its receipts were lost)", giveUp)
 			if err := d.markUndeliverable(ctx, provider, id, reason); err != nil {
 				return err
 			}

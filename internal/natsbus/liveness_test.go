@@ -2,6 +2,7 @@ package natsbus_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -145,5 +146,52 @@ func TestDispatcherStartsOnceNATSAnswers(t *testing.T) {
 	waitFor(t, "readiness", func() (bool, error) { return len(d.Problems(ctx))+len(sup.Down()) == 0, nil })
 	if n := len(fetch(t, providerJS(t, c, raw.ID), raw.ID, 2, 2*time.Second)); n != 1 {
 		t.Errorf("raw received %d dispatches, want 1", n)
+	}
+}
+
+// A dispatch JetStream gave up on while no advisory reached the
+// coordinator (or whose receipts were lost) does not stay queued for
+// ever: once the provider's consumer has nothing left to deliver, it is
+// marked failed, where the regulator sees it and can re-send. One the
+// provider has not yet pulled stays queued.
+func TestReconciliationFailsWhatNothingWillDeliver(t *testing.T) {
+	c := newCoordinator(t, raw, cucc)
+	d := natsbus.NewDispatcher(c.bus, c.svc, c.log)
+	d.GiveUpAfter, d.ReconcileEvery = 500*time.Millisecond, 100*time.Millisecond
+	c.svc.Published = d.Kick
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	b := c.fileEmergency(t, "440100")
+	waitFor(t, "the dispatches to be published", func() (bool, error) { return c.outboxLen(t) == 0, nil })
+	// raw takes its dispatch and acks it, and its receipt never arrives;
+	// cucc is not pulling at all.
+	msg := fetchOne(t, providerJS(t, c, raw.ID), raw.ID)
+	if err := msg.DoubleAck(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	progress := func(provider string) tocsin.ProviderProgress {
+		got, err := c.svc.Get(testContext(t), admin, b.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range got.Providers {
+			if p.Provider == provider {
+				return p
+			}
+		}
+		t.Fatalf("no progress for %s", provider)
+		return tocsin.ProviderProgress{}
+	}
+	waitFor(t, "raw's dispatch to be reconciled as failed", func() (bool, error) {
+		return progress(raw.ID).Status == tocsin.DeliveryFailed, nil
+	})
+	if p := progress(raw.ID); !strings.Contains(p.Detail, "no receipt") {
+		t.Errorf("raw failed with %q, want the reason", p.Detail)
+	}
+	if p := progress(cucc.ID); p.Status != tocsin.DeliveryQueued {
+		t.Errorf("cucc, which has not pulled yet, is %s; want queued", p.Status)
 	}
 }

@@ -83,7 +83,9 @@ func (r *Registry) SyncUsers(ctx context.Context) error {
 		return r.Embedded.SetProviders(users)
 	case r.AccountsFile != "":
 		cfg := ServerConfig{CoordinatorPasswordHash: r.CoordinatorPasswordHash, Providers: users}
-		if err := atomicfile.Write(r.AccountsFile, []byte(cfg.Accounts()), 0o644); err != nil {
+		// 0600: it holds the coordinator's and every provider's password
+		// hash. The nodes that include it run as the same user (or root).
+		if err := atomicfile.Write(r.AccountsFile, []byte(cfg.Accounts()), 0o600); err != nil {
 			return fmt.Errorf("nats: accounts file: %w", err)
 		}
 	}
@@ -96,7 +98,10 @@ func ProviderUsers(ctx context.Context, store tocsin.Store) ([]ProviderUser, err
 	err := store.View(ctx, func(tx tocsin.ReadTx) error {
 		ps, err := tx.Providers()
 		for _, p := range ps {
-			if p.NATSPasswordHash != "" {
+			// A provider stored, before ids were checked, under a name
+			// the coordinator keeps for itself (tocsin) gets no login:
+			// it would break the configuration for everyone.
+			if p.NATSPasswordHash != "" && tocsin.CheckID("provider", p.ID) == nil {
 				users = append(users, ProviderUser{ID: p.ID, PasswordHash: p.NATSPasswordHash})
 			}
 		}

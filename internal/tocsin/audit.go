@@ -67,7 +67,10 @@ func auditHistory(ctx context.Context, tx Tx, b *Broadcast, from int) error {
 }
 
 // Timeline returns the audit entries about one broadcast, oldest first,
-// for a reader allowed to see it.
+// for a reader allowed to see it. Client addresses (Source) are for
+// supervision: only regulators and the admin read them, and a department
+// gets each entry without one (its hash still covers it, so such a copy
+// cannot be checked against the chain; the full trail can).
 func (s *Service) Timeline(ctx context.Context, a Actor, id string) ([]AuditEntry, error) {
 	if _, err := s.Get(ctx, a, id); err != nil {
 		return nil, err
@@ -78,5 +81,19 @@ func (s *Service) Timeline(ctx context.Context, a Actor, id string) ([]AuditEntr
 		out, err = tx.Timeline(id)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	if !SeesSources(a) {
+		for i := range out {
+			out[i].Source = ""
+		}
+	}
+	return out, nil
+}
+
+// SeesSources reports whether a may read the client addresses the audit
+// trail keeps: regulators and the admin may, departments never.
+func SeesSources(a Actor) bool {
+	return a.Role == RoleRegulator || a.Role == RoleAdmin
 }

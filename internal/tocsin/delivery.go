@@ -425,23 +425,13 @@ func (s *Service) FlagLate(ctx context.Context, deadline time.Duration) (int, er
 func (s *Service) QueuedBefore(ctx context.Context, t time.Time) (map[string][]string, error) {
 	out := map[string][]string{}
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		cursor := ""
-		for {
-			page, err := tx.Broadcasts(Query{Status: []Status{StatusDispatching}, Limit: MaxPageSize, Cursor: cursor})
-			if err != nil {
-				return err
-			}
-			for _, b := range page.Broadcasts {
-				for _, p := range b.Providers {
-					if p.Status == DeliveryQueued && p.QueuedAt.Before(t) {
-						out[p.Provider] = append(out[p.Provider], b.ID)
-					}
+		return scanBroadcasts(tx, Query{Status: []Status{StatusDispatching}}, func(b *Broadcast) {
+			for _, p := range b.Providers {
+				if p.Status == DeliveryQueued && p.QueuedAt.Before(t) {
+					out[p.Provider] = append(out[p.Provider], b.ID)
 				}
 			}
-			if cursor = page.NextCursor; cursor == "" {
-				return nil
-			}
-		}
+		})
 	})
 	return out, err
 }

@@ -4,22 +4,67 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
 var (
-	orgIDPattern      = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,31}$`)
+	// idPattern is the shape of an organisation's or a provider's id: a
+	// lower-case ASCII letter, then letters and digits, in words joined by
+	// single hyphens (cmcc, gd-met, gx-health). An id becomes a NATS user,
+	// subject token, account and consumer name, a URL path segment and a
+	// file key, so it holds nothing any of those would read specially.
+	idPattern         = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 	senderCodePattern = regexp.MustCompile(`^[0-9A-Za-z]{3,21}$`)
 )
+
+// Lengths of an organisation's or a provider's id.
+const (
+	MinIDLength = 2
+	MaxIDLength = 32
+)
+
+// reservedIDs are names the coordinator uses for itself, or that NATS and
+// its configuration read specially: an organisation or provider by one of
+// these names would collide with the coordinator's NATS user (tocsin) or
+// its consumers (tocsin-coordinator, and every other tocsin-* name is kept
+// for its own), or pass for the system. "admin" is reserved for providers
+// only: the operator's organisation is called admin.
+var reservedIDs = []string{"tocsin", "sys", "system", "nats", "jetstream", "route", "root", "global", "all", "none"}
+
+// CheckID checks the id an organisation or a provider (kind) would be
+// stored under.
+func CheckID(kind, id string) error {
+	reserved := slices.Contains(reservedIDs, id) || strings.HasPrefix(id, "tocsin-") ||
+		(kind == "provider" && id == "admin")
+	switch {
+	case len(id) < MinIDLength || len(id) > MaxIDLength:
+		return invalid("id", "%s id %q must be %d-%d characters long", kind, id, MinIDLength, MaxIDLength).
+			With("max_length", MaxIDLength)
+	case !idPattern.MatchString(id):
+		return invalid("id", "%s id %q must start with a lower-case letter and hold only lower-case letters, digits and single hyphens between them (like gd-met)", kind, id)
+	case reserved:
+		return invalid("id", "%s id %q is reserved for the coordinator's own use; choose another", kind, id).
+			With("reserved", true)
+	}
+	return nil
+}
 
 // ValidateOrganisation checks an organisation record before it is stored.
 func ValidateOrganisation(o *Organisation, regions Regions) error {
 	o.ID = strings.TrimSpace(o.ID)
-	o.Name = strings.TrimSpace(o.Name)
+	if err := CheckID("organisation", o.ID); err != nil {
+		return err
+	}
+	var err error
+	if o.Name, err = cleanText("name", o.Name, singleLine, MaxNameChars); err != nil {
+		return err
+	}
+	if o.NameZH, err = cleanText("name_zh", o.NameZH, singleLine, MaxNameChars); err != nil {
+		return err
+	}
 	switch {
-	case !orgIDPattern.MatchString(o.ID):
-		return invalid("id", "organisation id %q must be 2-32 lowercase letters, digits or hyphens", o.ID)
-	case o.Name == "":
+	case Blank(o.Name):
 		return invalid("name", "organisation name is required")
 	case !o.Role.Valid() && o.Role != RoleProvider:
 		return invalid("role", "role %q is not one of admin, regulator, department, provider", o.Role)
@@ -82,11 +127,15 @@ func (s *Service) PutOrganisation(ctx context.Context, o Organisation, acct *Acc
 // ValidateProvider checks a provider record before it is stored.
 func ValidateProvider(p *Provider, regions Regions) error {
 	p.ID = strings.TrimSpace(p.ID)
-	p.Name = strings.TrimSpace(p.Name)
+	if err := CheckID("provider", p.ID); err != nil {
+		return err
+	}
+	var err error
+	if p.Name, err = cleanText("name", p.Name, singleLine, MaxNameChars); err != nil {
+		return err
+	}
 	switch {
-	case !orgIDPattern.MatchString(p.ID):
-		return invalid("id", "provider id %q must be 2-32 lowercase letters, digits or hyphens", p.ID)
-	case p.Name == "":
+	case Blank(p.Name):
 		return invalid("name", "provider name is required")
 	case len(p.Regions) == 0:
 		return invalid("regions", "a provider must cover at least one region")

@@ -4,13 +4,15 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Limits on a filing.
 const (
-	MaxTitleChars   = 200
-	MaxSegments     = 10 // a longer message is a leaflet, not an SMS
+	MaxTitleChars = 200
+	MaxSegments   = 10 // a longer message is a leaflet, not an SMS
+	// MaxContentChars is far beyond MaxSegments (10 segments are at most
+	// 1530 GSM characters): it refuses an absurd body before measuring it.
+	MaxContentChars = 2000
 	MaxScopeRegions = 500
 	MaxEventChars   = 100
 	MaxReasonChars  = 2000
@@ -52,14 +54,19 @@ func checkFiler(a Actor) error {
 // validateContent checks the fields that do not depend on time or place and
 // normalises the filing in place.
 func validateContent(f *Filing, regions Regions) error {
-	f.Title = strings.TrimSpace(f.Title)
-	f.Content = strings.TrimSpace(f.Content)
-	switch {
-	case f.Title == "":
-		return invalid("title", "title is required")
-	case utf8.RuneCountInString(f.Title) > MaxTitleChars:
-		return invalid("title", "title is longer than %d characters", MaxTitleChars)
-	case f.Content == "":
+	var err error
+	if f.Title, err = cleanText("title", f.Title, singleLine, MaxTitleChars); err != nil {
+		return err
+	}
+	if Blank(f.Title) {
+		return invalid("title", "title is required and may not be blank")
+	}
+	// Content is bounded by MaxSegments; MaxContentChars only stops an
+	// absurd body before it is measured.
+	if f.Content, err = cleanText("content", f.Content, smsText, MaxContentChars); err != nil {
+		return err
+	}
+	if Blank(f.Content) {
 		return invalid("content", "content is required and may not be blank")
 	}
 	if sms := MeasureSMS(f.Content); sms.Segments > MaxSegments {
@@ -84,17 +91,20 @@ func validateContent(f *Filing, regions Regions) error {
 	}
 	f.Scope = scope
 	if e := f.Emergency; e != nil {
-		e.Event = strings.TrimSpace(e.Event)
-		e.Justification = strings.TrimSpace(e.Justification)
-		switch {
-		case !slices.Contains(EmergencyTypes, e.Type):
+		if !slices.Contains(EmergencyTypes, e.Type) {
 			return invalid("emergency.type", "emergency type %q is not one of %s", e.Type, joinQuoted(EmergencyTypes))
-		case e.Event == "":
+		}
+		if e.Event, err = cleanText("emergency.event", e.Event, singleLine, MaxEventChars); err != nil {
+			return err
+		}
+		if Blank(e.Event) {
 			return invalid("emergency.event", "emergency event is required (for example typhoon)")
-		case utf8.RuneCountInString(e.Event) > MaxEventChars:
-			return invalid("emergency.event", "emergency event is longer than %d characters", MaxEventChars)
-		case !slices.Contains(WarningLevels, e.Level):
+		}
+		if !slices.Contains(WarningLevels, e.Level) {
 			return invalid("emergency.level", "warning level %q is not one of %s", e.Level, joinQuoted(WarningLevels))
+		}
+		if e.Justification, err = cleanText("emergency.justification", e.Justification, multiLine, MaxJustificationChars); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -404,20 +404,20 @@ func (s *Service) Approve(ctx context.Context, a Actor, id string) (*Broadcast, 
 
 // Reject refuses a pending filing with a reason the department reads back.
 func (s *Service) Reject(ctx context.Context, a Actor, id string, code ReasonCode, reason string) (*Broadcast, error) {
-	reason = strings.TrimSpace(reason)
 	return s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
 		if err := s.supervise(a, b); err != nil {
 			return err
 		}
+		reason, err := cleanText("reason", reason, multiLine, MaxReasonChars)
 		switch {
 		case code == "":
 			return Errorf(CodeReasonRequired, "a rejection needs a reason_code (one of %s)", joinQuoted(ReasonCodes)).With("field", "reason_code")
 		case !slices.Contains(ReasonCodes, code):
 			return invalid("reason_code", "reason_code %q is not one of %s", code, joinQuoted(ReasonCodes))
-		case reason == "":
+		case err != nil:
+			return err
+		case Blank(reason):
 			return Errorf(CodeReasonRequired, "a rejection needs a reason the department can read").With("field", "reason")
-		case len([]rune(reason)) > MaxReasonChars:
-			return invalid("reason", "reason is longer than %d characters", MaxReasonChars)
 		}
 		if b.Status != StatusPendingReview {
 			return conflict(b, "rejected", StatusPendingReview)
@@ -436,12 +436,16 @@ func (s *Service) Withdraw(ctx context.Context, a Actor, id string, reason strin
 		if a.Role != RoleDepartment || a.Org != b.Department {
 			return Errorf(CodeForbidden, "only the filing department may withdraw broadcast %s", b.ID)
 		}
+		reason, err := cleanText("reason", reason, multiLine, MaxReasonChars)
+		if err != nil {
+			return err
+		}
 		if b.Status != StatusPendingReview && b.Status != StatusApproved {
 			return conflict(b, "withdrawn (once released, ask the regulator to cancel)", StatusPendingReview, StatusApproved)
 		}
 		from := b.Status
 		b.Status = StatusWithdrawn
-		b.Closure = &Closure{Action: StatusWithdrawn, Org: a.Org, By: a.Subject, At: now, Reason: strings.TrimSpace(reason)}
+		b.Closure = &Closure{Action: StatusWithdrawn, Org: a.Org, By: a.Subject, At: now, Reason: reason}
 		b.record(now, a, "withdrawn", from, b.Closure.Reason)
 		return nil
 	})
@@ -452,6 +456,10 @@ func (s *Service) Withdraw(ctx context.Context, a Actor, id string, reason strin
 func (s *Service) Cancel(ctx context.Context, a Actor, id string, reason string) (*Broadcast, error) {
 	return s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
 		if err := s.supervise(a, b); err != nil {
+			return err
+		}
+		reason, err := cleanText("reason", reason, multiLine, MaxReasonChars)
+		if err != nil {
 			return err
 		}
 		from := b.Status
@@ -473,7 +481,7 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id string, reason string)
 			return conflict(b, "cancelled", StatusPendingReview, StatusApproved, StatusDispatching)
 		}
 		b.Status = StatusCancelled
-		b.Closure = &Closure{Action: StatusCancelled, Org: a.Org, By: a.Subject, At: now, Reason: strings.TrimSpace(reason)}
+		b.Closure = &Closure{Action: StatusCancelled, Org: a.Org, By: a.Subject, At: now, Reason: reason}
 		b.record(now, a, "cancelled", from, b.Closure.Reason)
 		return nil
 	})
@@ -637,23 +645,13 @@ func (s *Service) Republish(ctx context.Context, since time.Time) (int, error) {
 	type key struct{ broadcast, provider string }
 	var due []key
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		cursor := ""
-		for {
-			page, err := tx.Broadcasts(Query{Status: []Status{StatusDispatching}, Limit: MaxPageSize, Cursor: cursor})
-			if err != nil {
-				return err
-			}
-			for _, b := range page.Broadcasts {
-				for _, p := range b.Providers {
-					if p.Status == DeliveryQueued && p.MsgID != "" && p.QueuedAt.After(since) {
-						due = append(due, key{b.ID, p.Provider})
-					}
+		return scanBroadcasts(tx, Query{Status: []Status{StatusDispatching}}, func(b *Broadcast) {
+			for _, p := range b.Providers {
+				if p.Status == DeliveryQueued && p.MsgID != "" && p.QueuedAt.After(since) {
+					due = append(due, key{b.ID, p.Provider})
 				}
 			}
-			if cursor = page.NextCursor; cursor == "" {
-				return nil
-			}
-		}
+		})
 	})
 	if err != nil || len(due) == 0 {
 		return 0, err
@@ -718,20 +716,20 @@ func (s *Service) dispatchFor(b *Broadcast, regions []string, kind string) Dispa
 // FilePostHoc records the department's after-the-fact report on an
 // emergency broadcast.
 func (s *Service) FilePostHoc(ctx context.Context, a Actor, id, report string) (*Broadcast, error) {
-	report = strings.TrimSpace(report)
 	return s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
 		if a.Role != RoleDepartment || a.Org != b.Department {
 			return Errorf(CodeForbidden, "only the filing department may report on broadcast %s", b.ID)
 		}
+		report, err := cleanText("report", report, multiLine, MaxReportChars)
 		switch {
 		case b.PostHoc == nil:
 			return Errorf(CodeConflict, "broadcast %s owes no post-hoc report (only released emergencies do)", b.ID)
 		case b.PostHoc.Status == PostHocReviewed:
 			return Errorf(CodeConflict, "the post-hoc report on %s was already reviewed", b.ID)
-		case report == "":
+		case err != nil:
+			return err
+		case Blank(report):
 			return invalid("report", "report is required")
-		case len([]rune(report)) > MaxReportChars:
-			return invalid("report", "report is longer than %d characters", MaxReportChars)
 		}
 		b.PostHoc.Status, b.PostHoc.Report = PostHocFiled, report
 		b.PostHoc.FiledAt, b.PostHoc.FiledBy = &now, a.Subject
@@ -743,15 +741,17 @@ func (s *Service) FilePostHoc(ctx context.Context, a Actor, id, report string) (
 // ReviewPostHoc records the regulator's reading of a post-hoc report; a
 // not_emergency verdict stays on the department's record.
 func (s *Service) ReviewPostHoc(ctx context.Context, a Actor, id string, verdict PostHocVerdict, note string) (*Broadcast, error) {
-	note = strings.TrimSpace(note)
 	return s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
 		if err := s.supervise(a, b); err != nil {
 			return err
 		}
+		note, err := cleanText("note", note, multiLine, MaxNoteChars)
 		switch {
 		case verdict != PostHocAccepted && verdict != PostHocNotEmergency:
 			return invalid("verdict", "verdict must be %q or %q", PostHocAccepted, PostHocNotEmergency)
-		case verdict == PostHocNotEmergency && note == "":
+		case err != nil:
+			return err
+		case verdict == PostHocNotEmergency && Blank(note):
 			return Errorf(CodeReasonRequired, "flagging a filing as not an emergency needs a note saying why").With("field", "note")
 		case b.PostHoc == nil || b.PostHoc.Status != PostHocFiled:
 			return Errorf(CodeConflict, "broadcast %s has no post-hoc report waiting for review", b.ID)

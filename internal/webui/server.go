@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -73,6 +74,11 @@ type Config struct {
 	Demo bool
 	// Files replaces the embedded web files (tests); nil uses web.FS().
 	Files fs.FS
+	// PublicURL is the base the public reaches Tocsin at (--public-url);
+	// its origin is trusted for form posts as well as the request's own,
+	// for a proxy in front that rewrites Host. The web writes no absolute
+	// links: every link on its pages is relative.
+	PublicURL string
 }
 
 // Server serves the web UI.
@@ -156,6 +162,13 @@ func (s *Server) Routes() chi.Router {
 		s.renderError(w, r, &tocsin.Error{Code: tocsin.CodeForbidden, Message: "cross-origin request refused",
 			Details: map[string]any{"reason": "cross_origin"}})
 	}))
+	if s.PublicURL != "" {
+		if u, err := url.Parse(s.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
+			if err := cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+				s.Log.Warn("public URL is not a trusted origin", slog.String("url", s.PublicURL), slog.Any("error", err))
+			}
+		}
+	}
 	r.Use(cop.Handler)
 	r.Use(limitForm)
 
