@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
+	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
@@ -30,20 +31,10 @@ func (s *countingStore) Update(ctx context.Context, fn func(tocsin.Tx) error) er
 	return s.Store.Update(ctx, fn)
 }
 
-// providerAudit is the audit trail about a provider, straight from the
-// store.
+// audit is the audit trail about target, from the store.
 func (c *coordinator) audit(t *testing.T, target string) []tocsin.AuditEntry {
 	t.Helper()
-	var out []tocsin.AuditEntry
-	err := c.store.View(context.Background(), func(tx tocsin.ReadTx) error {
-		var err error
-		out, err = tx.Timeline(target)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testkit.Timeline(t, c.store, target)
 }
 
 func countEntries(entries []tocsin.AuditEntry, action, org string) int {

@@ -15,21 +15,10 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
-// timeline reads the audit entries about target straight from the store:
-// providers' refusals are about the provider, which no actor's Timeline
-// shows.
+// timeline is the audit trail about target, from the store.
 func (e *env) timeline(tb testing.TB, target string) []tocsin.AuditEntry {
 	tb.Helper()
-	var out []tocsin.AuditEntry
-	err := e.store.View(context.Background(), func(tx tocsin.ReadTx) error {
-		var err error
-		out, err = tx.Timeline(target)
-		return err
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return out
+	return testkit.Timeline(tb, e.store, target)
 }
 
 func countAction(entries []tocsin.AuditEntry, action string) int {
