@@ -64,6 +64,11 @@ type Bus struct {
 	log      *slog.Logger
 	replicas int
 
+	// Limits bound each provider's receipts (the stream's per-subject
+	// limit, the coordinator's rate); zero means DefaultProviderLimits.
+	// Set before EnsureStreams and the dispatcher's Start.
+	Limits ProviderLimits
+
 	mu        sync.Mutex
 	downSince time.Time // guarded by mu: when the connection went down, zero while up
 }
@@ -122,6 +127,13 @@ func (b *Bus) setDown(down bool) {
 	}
 }
 
+func (b *Bus) limits() ProviderLimits {
+	if b.Limits == (ProviderLimits{}) {
+		return DefaultProviderLimits
+	}
+	return b.Limits
+}
+
 // DownSince is when the connection went down; zero while it is up.
 func (b *Bus) DownSince() time.Time {
 	b.mu.Lock()
@@ -172,7 +184,11 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 			Name: ReceiptStream, Subjects: []string{ReceiptPrefix + ">"},
 			Description: "Receipts from SMS providers",
 			Storage:     jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
-			MaxAge: streamMaxAge, Duplicates: dedupWindow, Replicas: b.replicas,
+			MaxAge: streamMaxAge, Duplicates: ReceiptDedupWindow, Replicas: b.replicas,
+			// Bounded per provider (its own subject) and in all; what a
+			// limit pushes out is the oldest, long applied.
+			MaxMsgSize: receiptMaxMsgSize, MaxMsgsPerSubject: b.limits().ReceiptBacklog,
+			MaxBytes: receiptStreamMaxBytes,
 		},
 	} {
 		if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
@@ -182,6 +198,11 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 	_, err := b.js.CreateOrUpdateConsumer(ctx, ReceiptStream, jetstream.ConsumerConfig{
 		Durable: ReceiptConsumer, Description: "The coordinator's receipt reader",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait, MaxDeliver: -1,
+		// Receipts over a provider's rate wait unacknowledged: no limit
+		// here, or one provider's waiting receipts would hold up all
+		// others' (its backlog is bounded by the stream's per-subject
+		// limit instead).
+		MaxAckPending: -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy, Replicas: b.replicas,
 	})
 	if err != nil {

@@ -27,6 +27,9 @@ type Service struct {
 	// Published is called after a commit that enqueued dispatches, to wake
 	// the outbox publisher. It must not block.
 	Published func()
+
+	// refusals bounds the audit entries of refused receipts.
+	refusals refusalLog
 }
 
 // DefaultPostHocWorkingDays is the post-hoc deadline unless configured.

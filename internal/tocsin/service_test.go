@@ -566,7 +566,7 @@ func TestCancelDispatchingSendsStops(t *testing.T) {
 	_, err = e.svc.Cancel(ctx, actor(t, "gd-cab"), b.ID, "again")
 	wantCode(t, err, tocsin.CodeConflict)
 	// A late receipt does not revive a stopped provider.
-	if err := e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: b.ID, Status: string(tocsin.DeliveryDelivered), Delivered: 100}); err != nil {
+	if err := e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: b.ID, Status: string(tocsin.DeliveryDelivered), Recipients: 100, Sent: 100, Delivered: 100}); err != nil {
 		t.Fatalf("late receipt: %v", err)
 	}
 	if got := e.get(t, b.ID); got.Status != tocsin.StatusCancelled || got.Providers[0].Status != tocsin.DeliveryStopped {
