@@ -35,6 +35,10 @@ type serveConfig struct {
 	NATSAccounts string
 	Retention    tocsin.Retention
 	LateAfter    time.Duration
+	// WebhookBackoff is the wait after a webhook delivery's first
+	// failure, doubled after each further one up to WebhookMaxBackoff.
+	WebhookBackoff    time.Duration
+	WebhookMaxBackoff time.Duration
 
 	// Demo only.
 	Demo         bool
@@ -61,6 +65,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.IntVar(&cfg.NATSReplicas, "nats-replicas", 1, "JetStream replicas of the streams (3 on a three-node cluster)")
 	fs.StringVar(&cfg.NATSAccounts, "nats-accounts", envOr(getenv, "TOCSIN_NATS_ACCOUNTS", ""), "with --nats-url: file to keep the cluster's accounts block in (provider logins), for its nodes to include")
 	fs.DurationVar(&cfg.LateAfter, "emergency-deadline", 30*time.Second, "flag an emergency dispatch a provider has not received within this time")
+	fs.DurationVar(&cfg.WebhookBackoff, "webhook-backoff", 5*time.Second, "wait after a failed webhook delivery, doubled after each further failure")
+	fs.DurationVar(&cfg.WebhookMaxBackoff, "webhook-max-backoff", time.Hour, "longest wait between webhook delivery attempts")
 	fs.IntVar(&cfg.PostHocDays, "post-hoc-days", tocsin.DefaultPostHocWorkingDays, "working days after release an emergency's post-hoc report is due")
 	retention := fs.String("retention", envOr(getenv, "TOCSIN_RETENTION", tocsin.DefaultRetention.String()), "how long finished broadcasts are kept: days (180d) or months (6mo), at least five months")
 	logLevel := fs.String("log-level", envOr(getenv, "TOCSIN_LOG_LEVEL", "info"), "debug, info, warn or error")
@@ -95,6 +101,9 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		if cfg.PublicURL, err = checkPublicURL(cfg.PublicURL); err != nil {
 			return cfg, usageError("--public-url: %v", err)
 		}
+	}
+	if cfg.WebhookBackoff <= 0 || cfg.WebhookMaxBackoff < cfg.WebhookBackoff {
+		return cfg, usageError("--webhook-backoff must be positive and at most --webhook-max-backoff")
 	}
 	if cfg.PostHocDays < 1 {
 		return cfg, usageError("--post-hoc-days must be at least 1")

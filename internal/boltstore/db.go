@@ -39,11 +39,11 @@ var (
 	bucketAudit         = []byte("audit")
 	bucketAuditByTarget = []byte("idx_audit_target")
 
-	allBuckets = [][]byte{
+	allBuckets = append([][]byte{
 		bucketBroadcasts, bucketByStatus, bucketByDept, bucketByProvince, bucketSchedule,
 		bucketIdempotency, bucketOrgs, bucketAccounts, bucketProviders, bucketOutbox, bucketMeta,
 		bucketAudit, bucketAuditByTarget,
-	}
+	}, inboxBuckets...)
 )
 
 // maxBatch bounds how many queued Updates share one commit, so one slow
