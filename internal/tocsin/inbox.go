@@ -620,7 +620,7 @@ func (s *Service) RecordWebhookAttempt(ctx context.Context, job WebhookJob, r We
 				return err
 			}
 		} else {
-			retry := r.Retry
+			retry := r.Retry.In(Shanghai)
 			d.State, d.NextAttemptAt = WebhookRetrying, &retry
 			job.NextAttempt = retry
 			if err := tx.PutWebhookJob(&job); err != nil {

@@ -67,9 +67,9 @@ type receiver struct {
 	t       *testing.T
 	secret  atomic.Value // string
 	mu      sync.Mutex
-	answers []int          // guarded by mu
+	answers []int           // guarded by mu
 	got     []tocsin.Notice // verified deliveries; guarded by mu
-	tries   int            // guarded by mu
+	tries   int             // guarded by mu
 	srv     *httptest.Server
 }
 
