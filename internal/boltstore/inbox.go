@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
@@ -23,14 +21,7 @@ const notificationPrefix = "N"
 
 func formatNotificationID(seq uint64) string { return fmt.Sprintf("%s%06d", notificationPrefix, seq) }
 
-func parseNotificationID(id string) (uint64, bool) {
-	digits, ok := strings.CutPrefix(id, notificationPrefix)
-	if !ok {
-		return 0, false
-	}
-	seq, err := strconv.ParseUint(digits, 10, 64)
-	return seq, err == nil && seq > 0
-}
+func parseNotificationID(id string) (uint64, bool) { return parseSeq(notificationPrefix, id) }
 
 func (t *tx) AddNotification(n *tocsin.Notification, key string) (bool, error) {
 	keys := t.btx.Bucket(bucketInboxKeys)

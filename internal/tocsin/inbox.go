@@ -637,19 +637,10 @@ func (s *Service) NotifyOverdue(ctx context.Context) (int, error) {
 	var ids []string
 	now := s.now()
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		cursor := ""
-		for {
-			page, err := tx.Broadcasts(Query{PostHoc: PostHocFilterOverdue, Now: now, Limit: MaxPageSize, Cursor: cursor})
-			if err != nil {
-				return err
-			}
-			for _, b := range page.Broadcasts {
-				ids = append(ids, b.ID)
-			}
-			if cursor = page.NextCursor; cursor == "" {
-				return nil
-			}
-		}
+		ids = ids[:0]
+		return scanBroadcasts(tx, Query{PostHoc: PostHocFilterOverdue, Now: now}, func(b *Broadcast) {
+			ids = append(ids, b.ID)
+		})
 	})
 	if err != nil || len(ids) == 0 {
 		return 0, err
