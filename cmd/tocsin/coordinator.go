@@ -156,6 +156,7 @@ func (c *coordinator) start(ctx context.Context) error {
 	}
 	c.loops.Go(c.loopCtx, "scheduler", func(ctx context.Context) error { sched.Run(ctx); return nil })
 	c.loops.Go(c.loopCtx, "retention-purge", c.purgeDaily)
+	c.startNotifications()
 	if c.embedded != nil {
 		c.embedded.AfterRestart = c.dispatcher.Republish
 		c.loops.Go(c.loopCtx, "nats-jetstream", c.embedded.KeepJetStream)

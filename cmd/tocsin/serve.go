@@ -39,6 +39,10 @@ type serveConfig struct {
 	// TrustedProxies may name the client in X-Forwarded-For (login
 	// limits).
 	TrustedProxies []netip.Prefix
+	// WebhookBackoff is the wait after a webhook delivery's first
+	// failure, doubled after each further one up to WebhookMaxBackoff.
+	WebhookBackoff    time.Duration
+	WebhookMaxBackoff time.Duration
 
 	// Demo only.
 	Demo         bool
@@ -65,6 +69,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.IntVar(&cfg.NATSReplicas, "nats-replicas", 1, "JetStream replicas of the streams (3 on a three-node cluster)")
 	fs.StringVar(&cfg.NATSAccounts, "nats-accounts", envOr(getenv, "TOCSIN_NATS_ACCOUNTS", ""), "with --nats-url: file to keep the cluster's accounts block in (provider logins), for its nodes to include")
 	fs.DurationVar(&cfg.LateAfter, "emergency-deadline", 30*time.Second, "flag an emergency dispatch a provider has not received within this time")
+	fs.DurationVar(&cfg.WebhookBackoff, "webhook-backoff", 5*time.Second, "wait after a failed webhook delivery, doubled after each further failure")
+	fs.DurationVar(&cfg.WebhookMaxBackoff, "webhook-max-backoff", time.Hour, "longest wait between webhook delivery attempts")
 	fs.IntVar(&cfg.PostHocDays, "post-hoc-days", tocsin.DefaultPostHocWorkingDays, "working days after release an emergency's post-hoc report is due")
 	retention := fs.String("retention", envOr(getenv, "TOCSIN_RETENTION", tocsin.DefaultRetention.String()), "how long finished broadcasts are kept: days (180d) or months (6mo), at least five months")
 	proxies := fs.String("trusted-proxies", envOr(getenv, "TOCSIN_TRUSTED_PROXIES", ""), "reverse proxies (CIDR,...) whose X-Forwarded-For names the client, for login limits")
@@ -111,6 +117,9 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 			prefix = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix.Masked())
+	}
+	if cfg.WebhookBackoff <= 0 || cfg.WebhookMaxBackoff < cfg.WebhookBackoff {
+		return cfg, usageError("--webhook-backoff must be positive and at most --webhook-max-backoff")
 	}
 	if cfg.PostHocDays < 1 {
 		return cfg, usageError("--post-hoc-days must be at least 1")

@@ -41,11 +41,11 @@ var (
 	bucketCredentials   = []byte("credentials")
 	bucketCredsByOrg    = []byte("idx_credential_org")
 
-	allBuckets = [][]byte{
+	allBuckets = append([][]byte{
 		bucketBroadcasts, bucketByStatus, bucketByDept, bucketByProvince, bucketSchedule,
 		bucketIdempotency, bucketOrgs, bucketAccounts, bucketProviders, bucketOutbox, bucketMeta,
 		bucketAudit, bucketAuditByTarget, bucketCredentials, bucketCredsByOrg,
-	}
+	}, inboxBuckets...)
 )
 
 // maxBatch bounds how many queued Updates share one commit, so one slow

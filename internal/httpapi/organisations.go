@@ -12,6 +12,7 @@ func (s *Server) organisationRoutes() chi.Router {
 	r := chi.NewRouter()
 	r.Get("/", s.handle(s.listOrganisations))
 	r.Post("/", s.handle(s.putOrganisation))
+	r.Route("/{id}/webhook", s.webhookRoutes)
 	return r
 }
 

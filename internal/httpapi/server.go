@@ -102,6 +102,7 @@ func (s *Server) Routes() chi.Router {
 		r.Mount("/calendars", s.calendarRoutes())
 		r.Mount("/records", s.recordRoutes())
 		r.Mount("/tokens", s.tokenRoutes())
+		r.Mount("/inbox", s.inboxRoutes())
 	})
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return tocsin.Errorf(tocsin.CodeNotFound, "no API route %s %s", r.Method, r.URL.Path)

@@ -44,6 +44,8 @@ type ReadTx interface {
 	// Outbox returns up to limit messages waiting to be published, in order.
 	Outbox(limit int) ([]OutboxMessage, error)
 	OutboxLen() (int, error)
+
+	InboxReadTx
 }
 
 // Tx is a read-write transaction.
@@ -70,6 +72,8 @@ type Tx interface {
 	Audit(e AuditEntry) error
 	// DeleteBroadcast removes a broadcast and its index entries (purge).
 	DeleteBroadcast(id string) error
+
+	InboxTx
 }
 
 // Calendar answers working-day questions on the official PRC calendar.

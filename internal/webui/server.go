@@ -208,6 +208,7 @@ func (s *Server) Routes() chi.Router {
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireSession)
 		r.Get("/", s.handle(s.home))
+		r.Route("/inbox", s.inboxRoutes)
 		r.Get("/broadcasts", s.handle(s.listPage))
 		r.Post("/broadcasts", s.handle(s.file))
 		r.With(s.requireRole(tocsin.RoleDepartment)).Get("/broadcasts/new", s.handle(s.filingPage))
