@@ -172,12 +172,7 @@ const onlineWithin = time.Minute
 // providersPage lists the providers, what they cover and when each was
 // last seen pulling or reporting.
 func (s *Server) providersPage(w http.ResponseWriter, r *http.Request) error {
-	var providers []*tocsin.Provider
-	err := s.view(r.Context(), func(tx tocsin.ReadTx) error {
-		var err error
-		providers, err = tx.Providers()
-		return err
-	})
+	providers, err := s.Service.Providers(r.Context(), sessionFrom(r.Context()).Actor)
 	if err != nil {
 		return err
 	}
