@@ -19,20 +19,13 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	err := s.Store.View(ctx, func(tx ReadTx) error {
 		due = due[:0] // fn may run more than once
 		for _, st := range []Status{StatusPendingReview, StatusApproved, StatusDispatching} {
-			cursor := ""
-			for {
-				page, err := tx.Broadcasts(Query{Status: []Status{st}, Limit: MaxPageSize, Cursor: cursor})
-				if err != nil {
-					return err
+			err := eachBroadcast(tx, Query{Status: []Status{st}}, func(b *Broadcast) {
+				if windowClosed(b, now) {
+					due = append(due, b.ID)
 				}
-				for _, b := range page.Broadcasts {
-					if windowClosed(b, now) {
-						due = append(due, b.ID)
-					}
-				}
-				if cursor = page.NextCursor; cursor == "" {
-					break
-				}
+			})
+			if err != nil {
+				return err
 			}
 		}
 		return nil
@@ -84,4 +77,21 @@ func windowClosed(b *Broadcast, now time.Time) bool {
 		return true
 	}
 	return false
+}
+
+// eachBroadcast calls fn with every broadcast q selects, a page at a time.
+func eachBroadcast(tx ReadTx, q Query, fn func(*Broadcast)) error {
+	q.Limit = MaxPageSize
+	for {
+		page, err := tx.Broadcasts(q)
+		if err != nil {
+			return err
+		}
+		for _, b := range page.Broadcasts {
+			fn(b)
+		}
+		if q.Cursor = page.NextCursor; q.Cursor == "" {
+			return nil
+		}
+	}
 }
