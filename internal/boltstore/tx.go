@@ -146,7 +146,7 @@ func (t *tx) index(b *tocsin.Broadcast, key []byte, op func(*bolt.Bucket, []byte
 			return err
 		}
 	}
-	if b.Status == tocsin.StatusApproved {
+	if b.Scheduled() { // approved and not held back by a correction
 		if err := apply(bucketSchedule, scheduleKey(b.SendAt, key)); err != nil {
 			return err
 		}

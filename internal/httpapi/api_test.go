@@ -309,6 +309,16 @@ func (api *testAPI) file(t *testing.T, org string, body map[string]any) broadcas
 	return wantBroadcast(t, res, http.StatusCreated, want)
 }
 
+// getBroadcast reads broadcast id as org.
+func (api *testAPI) getBroadcast(t *testing.T, org, id string) broadcast {
+	t.Helper()
+	res := api.get(t, org, broadcasts+"/"+id)
+	if res.Status != http.StatusOK {
+		t.Fatalf("get %s: %s", id, res)
+	}
+	return decode[broadcast](t, res)
+}
+
 func (api *testAPI) outboxBacklog(t *testing.T) int {
 	t.Helper()
 	res := api.get(t, "", "/readyz")
@@ -377,7 +387,7 @@ func TestFileBroadcast(t *testing.T) {
 				if !b.FiledAt.Equal(testNow) {
 					t.Errorf("filed_at = %v, want the server clock %v", b.FiledAt, testNow)
 				}
-				if b.Department != "gd-met" || b.SenderCode != "12379440" || b.Agency != "Guangdong Meteorological Service" {
+				if b.Department != "gd-met" || b.SenderCode != "12379440" || b.Agency != "广东省气象局" {
 					t.Errorf("department, sender code, agency = %q, %q, %q", b.Department, b.SenderCode, b.Agency)
 				}
 				if len(b.Regions) != 1 || b.Regions[0] != (httpapi.RegionView{Code: "440100", Name: "广州市"}) {
@@ -1231,15 +1241,36 @@ func TestWithdrawAndCancel(t *testing.T) {
 
 	t.Run("cancel of a dispatching emergency stops both providers", func(t *testing.T) {
 		id := dispatching(t)
-		b := wantBroadcast(t, api.post(t, "gd-cab", broadcasts+"/"+id+"/cancel", nil), http.StatusOK, tocsin.StatusCancelled)
+		b := wantBroadcast(t, api.post(t, "gd-cab", broadcasts+"/"+id+"/cancel", map[string]any{"reason": "wrong district"}), http.StatusOK, tocsin.StatusCancelled)
 		if got := providerIDs(b); !slices.Equal(got, []string{"cmcc", "cucc"}) {
 			t.Errorf("providers = %v, want cmcc and cucc", got)
 		}
 	})
-	t.Run("withdraw without a body", func(t *testing.T) {
-		id := pending(t)
-		wantBroadcast(t, api.do(t, request{Method: http.MethodPost, Path: broadcasts + "/" + id + "/withdraw", Org: "gd-met"}),
-			http.StatusOK, tocsin.StatusWithdrawn)
+	// Withdraw and cancel say why (DESIGN, Reasons): without a body, or
+	// with a blank reason, they are 422 reason_required and change nothing.
+	t.Run("withdraw or cancel without a reason", func(t *testing.T) {
+		for _, tt := range []struct {
+			setup      func(t *testing.T) string
+			by, action string
+			body       any
+		}{
+			{pending, "gd-met", "withdraw", nil},
+			{pending, "gd-met", "withdraw", map[string]any{"reason": "   "}},
+			{approved, "gd-cab", "cancel", nil},
+			{dispatching, "gd-cab", "cancel", map[string]any{}},
+			{dispatching, "gd-cab", "cancel", map[string]any{"reason": ""}},
+		} {
+			id := tt.setup(t)
+			before := api.outboxBacklog(t)
+			res := api.do(t, request{Method: http.MethodPost, Path: broadcasts + "/" + id + "/" + tt.action, Org: tt.by, Body: tt.body})
+			wantError(t, res, http.StatusUnprocessableEntity, tocsin.CodeReasonRequired)
+			if got := api.outboxBacklog(t); got != before {
+				t.Errorf("a refused %s queued %d messages", tt.action, got-before)
+			}
+			if b := api.getBroadcast(t, "gd-met", id); b.Status.Final() {
+				t.Errorf("%s without a reason left it %s", tt.action, b.Status)
+			}
+		}
 	})
 }
 
@@ -1362,7 +1393,7 @@ func TestOrganisations(t *testing.T) {
 	t.Run("the new department files", func(t *testing.T) {
 		res := api.do(t, request{Method: http.MethodPost, Path: broadcasts, Org: "sc-met", Body: ordinary(onTime, "510100")})
 		b := wantBroadcast(t, res, http.StatusCreated, tocsin.StatusPendingReview)
-		if b.SenderCode != "12379510" || b.Agency != "Sichuan Meteorological Service" {
+		if b.SenderCode != "12379510" || b.Agency != "四川省气象局" {
 			t.Errorf("sender code %q, agency %q", b.SenderCode, b.Agency)
 		}
 	})

@@ -134,7 +134,7 @@ func (s *Service) FillPendingDueDates(ctx context.Context) (int, error) {
 				return nil // still missing
 			}
 			p.DueDate, p.DuePending = due.Format(DateLayout), false
-			b.record(now, Actor{}, "post_hoc_due_set", b.Status, "due "+p.DueDate)
+			b.record(now, Actor{}, "post_hoc_due_set", b.Status, "due "+p.DueDate, map[string]any{ParamDue: p.DueDate})
 			return nil
 		})
 		if err != nil {

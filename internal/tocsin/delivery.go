@@ -307,7 +307,8 @@ func (b *Broadcast) completeIfDone(now time.Time) {
 	}
 	b.Status = StatusCompleted
 	b.CompletedAt = &now
-	b.record(now, Actor{}, "completed", StatusDispatching, fmt.Sprintf("%d delivered, %d failed", delivered, failed))
+	b.record(now, Actor{}, "completed", StatusDispatching, fmt.Sprintf("%d delivered, %d failed", delivered, failed),
+		map[string]any{ParamDelivered: delivered, ParamFailed: failed})
 }
 
 // addCount adds a provider's count to a total. Counts are bounded by
@@ -330,7 +331,8 @@ func (s *Service) MarkUndeliverable(ctx context.Context, provider, broadcastID, 
 			return nil
 		}
 		p.Status, p.Detail, p.UpdatedAt = DeliveryFailed, truncate(reason, MaxDetailChars), now
-		b.record(now, Actor{}, "dispatch_failed", b.Status, provider+": "+reason)
+		b.record(now, Actor{}, "dispatch_failed", b.Status, provider+": "+reason,
+			map[string]any{ParamProvider: provider, ParamReason: reason})
 		b.completeIfDone(now)
 		return nil
 	})
@@ -363,7 +365,7 @@ func (s *Service) Resend(ctx context.Context, a Actor, id, provider string) (*Br
 		if b.Status == StatusCompleted {
 			b.Status, b.CompletedAt = StatusDispatching, nil
 		}
-		b.record(now, a, "resent", b.Status, provider)
+		b.record(now, a, "resent", b.Status, provider, map[string]any{ParamProvider: provider})
 		return nil
 	})
 }
@@ -408,7 +410,8 @@ func (s *Service) FlagLate(ctx context.Context, deadline time.Duration) (int, er
 				p := &b.Providers[i]
 				if p.Status == DeliveryQueued && now.Sub(p.QueuedAt) > deadline && !p.Late {
 					p.Late = true
-					b.record(now, Actor{}, "late", b.Status, fmt.Sprintf("%s has not received it within %s", p.Provider, deadline))
+					b.record(now, Actor{}, "late", b.Status, fmt.Sprintf("%s has not received it within %s", p.Provider, deadline),
+						map[string]any{ParamProvider: p.Provider, ParamWithin: deadline.String()})
 				}
 			}
 			return nil

@@ -18,6 +18,16 @@ type Organisation struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// AgencyName is the sending agency as messages carry it: the official
+// Chinese name, and the English name only for an organisation registered
+// without one. Providers, CAP, Atom and the records all read it.
+func (o *Organisation) AgencyName() string {
+	if o.NameZH != "" {
+		return o.NameZH
+	}
+	return o.Name
+}
+
 // Account is a person's web login; it acts as its organisation.
 type Account struct {
 	Username     string    `json:"username"`
