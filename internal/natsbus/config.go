@@ -69,11 +69,14 @@ var DefaultProviderLimits = ProviderLimits{
 // length let one provider make the stream drop another's receipts by
 // sending their ids first. Applying a receipt twice does nothing (see
 // tocsin.Service.ApplyReceipts), so a provider's retried publish needs no
-// deduplication. receiptStreamMaxBytes is the stream's backstop on disk.
+// deduplication. The stream has no byte limit of its own: JetStream
+// reserves a stream's MaxBytes against the disk when the stream is made,
+// so a backstop of any useful size stopped Tocsin from starting on a small
+// disk; each provider's subject is bounded instead (ReceiptBacklog
+// messages of at most receiptMaxMsgSize, and the streams' MaxAge).
 const (
-	ReceiptDedupWindow    = 100 * time.Millisecond
-	receiptMaxMsgSize     = tocsin.MaxReceiptBytes + receiptHeaderRoom
-	receiptStreamMaxBytes = 512 << 20
+	ReceiptDedupWindow = 100 * time.Millisecond
+	receiptMaxMsgSize  = tocsin.MaxReceiptBytes + receiptHeaderRoom
 )
 
 // ServerConfig describes the NATS server Tocsin needs. The embedded server

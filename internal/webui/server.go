@@ -25,8 +25,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"net/netip"
+	"net/url"
 	"sync"
 	"time"
 
