@@ -406,15 +406,7 @@ type registryAPI struct {
 }
 
 func (r registryAPI) Register(ctx context.Context, p tocsin.Provider) (any, error) {
-	creds, err := r.registry.Register(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return struct {
-		natsbus.Credentials
-		Name    string   `json:"name"`
-		Regions []string `json:"regions"`
-	}{creds, p.Name, p.Regions}, nil
+	return r.registry.Registration(ctx, p)
 }
 
 func (r registryAPI) LastSeen(provider string) (time.Time, bool) {
