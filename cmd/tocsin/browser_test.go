@@ -597,12 +597,7 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("a cancel without a reason shows the error", func(t *testing.T) {
-		filed := call(t, "POST", s.base+"/api/v1/broadcasts", tokens["gd-met"],
-			`{"title":"寒潮提醒","content":"【广东省气象局】寒潮将至，请注意保暖。","scope":["440300"],"send_at":"2026-10-12T10:00:00+08:00"}`)
-		if filed.status != http.StatusCreated {
-			t.Fatalf("filing: %d %v", filed.status, filed.body)
-		}
-		id := filed.body["id"].(string)
+		id := fileByAPI(t, s.base, tokens["gd-met"], `{"title":"寒潮提醒","content":"【广东省气象局】寒潮将至，请注意保暖。","scope":["440300"],"send_at":"2026-10-12T10:00:00+08:00"}`)
 		cab.use(t)
 		cab.open("/broadcasts/" + id)
 		if !eval[bool](cab, `document.getElementById("stop-reason").required`) {
@@ -647,12 +642,7 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("regulator rejects with a reason the department reads", func(t *testing.T) {
-		filed := call(t, "POST", s.base+"/api/v1/broadcasts", tokens["gd-met"],
-			`{"title":"商品促销","content":"【广东省气象局】本周末全场八折。","scope":["440100"],"send_at":"2026-10-12T10:00:00+08:00"}`)
-		if filed.status != http.StatusCreated {
-			t.Fatalf("filing: %d %v", filed.status, filed.body)
-		}
-		id := filed.body["id"].(string)
+		id := fileByAPI(t, s.base, tokens["gd-met"], `{"title":"商品促销","content":"【广东省气象局】本周末全场八折。","scope":["440100"],"send_at":"2026-10-12T10:00:00+08:00"}`)
 		cab.use(t)
 		met.use(t)
 		cab.open("/broadcasts/" + id)
@@ -753,4 +743,14 @@ func countBroadcasts(t *testing.T, base, token string) int {
 		t.Fatalf("listing: %d %v", got.status, got.body)
 	}
 	return len(list)
+}
+
+// fileByAPI files a broadcast over the API and returns its id.
+func fileByAPI(t *testing.T, base, token, body string) string {
+	t.Helper()
+	filed := call(t, "POST", base+"/api/v1/broadcasts", token, body)
+	if filed.status != http.StatusCreated {
+		t.Fatalf("filing: %d %v", filed.status, filed.body)
+	}
+	return filed.body["id"].(string)
 }
