@@ -142,6 +142,7 @@ func (c *coordinator) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.api.Localize = c.web.ErrorText().Message // the API's messages in the caller's language
 	c.registerGauges()
 	if c.listener, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return fmt.Errorf("HTTP address %s: %w (is another tocsin or server using it?)", cfg.HTTP, err)
