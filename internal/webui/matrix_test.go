@@ -24,6 +24,8 @@ func matrixForm(row testkit.MatrixRow, id string) (method, path string, form url
 			form.Set("emergency_type", string(e.Type))
 			form.Set("event", e.Event)
 			form.Set("level", string(e.Level))
+			// Past the confirmation step, as the confirm button posts it.
+			form.Set("confirm", "1")
 		} else {
 			form.Set("send_date", f.SendAt.Format(tocsin.DateLayout))
 			form.Set("send_time", f.SendAt.Format("15:04"))
