@@ -852,6 +852,15 @@ func TestAuditVerifyFindsAFlippedByte(t *testing.T) {
 		}
 		ids = append(ids, got.body["id"].(string))
 	}
+	// The record, not a dispatch still waiting in the outbox (which the
+	// trail does not cover), must be the first copy of the content.
+	deadline := time.Now().Add(15 * time.Second)
+	for call(t, "GET", s.base+"/readyz", "", "").body["outbox_backlog"] != float64(0) {
+		if time.Now().After(deadline) {
+			t.Fatal("the outbox did not drain")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	s.stop()
 
 	var out bytes.Buffer
