@@ -26,6 +26,9 @@ Usage:
   tocsin calendar import NOTICE.txt     read the State Council's notice (--calendars DIR or --server URL)
   tocsin token issue [flags]            mint a JWT for a service account
   tocsin provider add|list [flags]      register SMS providers
+  tocsin provider rotate|revoke ID      new NATS credentials, or none
+  tocsin provider disable|enable ID     hold or release a provider's dispatches
+  tocsin nats bootstrap --out FILE      the NATS trust a cluster's nodes include
   tocsin audit verify --data DIR        check the audit trail (server stopped)
   tocsin records purge [--dry-run]      apply the retention policy now
   tocsin records export --from --to     sending records as CSV or JSON Lines
@@ -51,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runToken(rest, getenv, stdout, stderr)
 	case "provider":
 		return runProvider(ctx, rest, getenv, stdout, stderr)
+	case "nats":
+		return runNATS(rest, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(rest, getenv, stdout, stderr)
 	case "records":
