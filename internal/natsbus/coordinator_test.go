@@ -40,11 +40,11 @@ var (
 // registered through the Registry.
 type coordinator struct {
 	*testNATS
-	store *boltstore.DB
-	svc   *tocsin.Service
+	store      *boltstore.DB
+	svc        *tocsin.Service
 	registered map[string]natsbus.Credentials
 	registry   *natsbus.Registry
-	log   *slog.Logger
+	log        *slog.Logger
 }
 
 func testContext(t *testing.T) context.Context {

@@ -20,8 +20,8 @@ type testNATS struct {
 	bus      *natsbus.Bus
 	keys     *natsbus.Keys
 	resolver *natsbus.Resolver
-	creds    map[string]string          // .creds text by provider id
-	accounts map[string]string          // account public key by provider id
+	creds    map[string]string            // .creds text by provider id
+	accounts map[string]string            // account public key by provider id
 	users    map[string]natsbus.UserCreds // current user by provider id
 }
 
