@@ -3,6 +3,7 @@ package provider
 import (
 	"cmp"
 	"context"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -368,7 +369,7 @@ func (c *Client) receive(ctx context.Context, m jetstream.Msg, h Handler) {
 		_ = m.Ack() // a redelivery, or overtaken by its stop
 		return
 	}
-	r := &Reporter{c: c, id: d.BroadcastID, seq: seq}
+	r := &Reporter{c: c, id: d.BroadcastID, seq: seq, nonce: nonce()}
 	if err := r.send(ctx, Receipt{Status: StatusReceived}); err != nil {
 		c.mu.Lock()
 		delete(c.handled, d.BroadcastID)
@@ -425,10 +426,11 @@ func (c *Client) receive(ctx context.Context, m jetstream.Msg, h Handler) {
 
 // Reporter publishes receipts for one broadcast.
 type Reporter struct {
-	c    *Client
-	id   string
-	seq  uint64 // the dispatch's stream sequence: a re-send has a new one
-	last Receipt
+	c     *Client
+	id    string
+	seq   uint64 // the dispatch's stream sequence: a re-send has a new one
+	nonce string // random, per dispatch taken on: receipt ids cannot be guessed
+	last  Receipt
 }
 
 // Progress reports that sending is under way.
@@ -450,11 +452,13 @@ func (r *Reporter) send(ctx context.Context, rc Receipt) error {
 	if err != nil {
 		return err
 	}
-	// TOCSIN_RECEIPTS deduplicates across all providers' subjects, so the
-	// id names the provider (two providers reporting the same counts for
-	// the same broadcast are two receipts, not one) and the dispatch (a
-	// re-send's receipts are new, a redelivery's are not).
-	msgID := fmt.Sprintf("%s.%s.%d.%s.%d.%d.%d", r.c.cfg.ID, r.id, r.seq, rc.Status, rc.Sent, rc.Delivered, rc.Failed)
+	// The id makes a retry of this publish a duplicate, and nothing
+	// else: it names the provider, the dispatch (a re-send's receipts are
+	// new) and the receipt, and carries a random part drawn when the
+	// dispatch was taken on, so no one else can send it first. (Tocsin
+	// keeps almost no duplicate window for receipts, and applying one
+	// twice does nothing; the id is for a server that does.)
+	msgID := fmt.Sprintf("%s.%s.%d.%s.%s.%d.%d.%d", r.c.cfg.ID, r.id, r.seq, r.nonce, rc.Status, rc.Sent, rc.Delivered, rc.Failed)
 	ctx, cancel := context.WithTimeout(ctx, receiptDeadline)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
@@ -491,4 +495,11 @@ func fingerprint(d Dispatch) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// nonce returns 64 random bits in hex.
+func nonce() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
 }

@@ -49,7 +49,7 @@ func startServer(t *testing.T, id string) *testServer {
 		t.Fatal(err)
 	}
 	s := &testServer{dir: dir, listen: "127.0.0.1:0", keys: keys, acct: natsbus.ProviderAccount{ID: id, Account: key, Revoked: map[string]int64{}}}
-	if s.user, err = keys.ProviderUser(s.acct); err != nil {
+	if s.user, err = keys.ProviderUser(s.acct, natsbus.ProviderLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	s.start(t)
@@ -71,7 +71,7 @@ func startServer(t *testing.T, id string) *testServer {
 // pushAccount pushes the provider's account as it stands.
 func (s *testServer) pushAccount(t *testing.T) {
 	t.Helper()
-	token, err := s.keys.ProviderAccountJWT(s.acct)
+	token, err := s.keys.ProviderAccountJWT(s.acct, natsbus.ProviderLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestClientGivesUpOnRefusedCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong, err := stranger.ProviderUser(s.acct)
+	wrong, err := stranger.ProviderUser(s.acct, natsbus.ProviderLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func TestRefusedCredentialsEndTheProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	account, _ := natsbus.NewProviderAccountKey()
-	stale, err := other.ProviderUser(natsbus.ProviderAccount{ID: "cmcc", Account: account})
+	stale, err := other.ProviderUser(natsbus.ProviderAccount{ID: "cmcc", Account: account}, natsbus.ProviderLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}

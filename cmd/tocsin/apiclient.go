@@ -16,17 +16,24 @@ import (
 
 // adminClient calls the running server's API as admin. The server owns the
 // store (bbolt allows one process) and the NATS configuration, so commands
-// that change them go through it, with a short-lived token signed by the
-// data folder's key.
+// that change them go through it, with a CLI token: signed by the data
+// folder's key, living two minutes, acting for the stored admin
+// organisation --as (default "admin"). The server takes role and
+// jurisdiction from that organisation, and refuses a CLI token that lives
+// longer than five minutes or names an organisation that is not an admin.
 type adminClient struct {
-	server, data, keyFile *string
+	server, data, keyFile, as *string
 }
+
+// cliTokenTTL is a CLI token's lifetime: one command's worth.
+const cliTokenTTL = 2 * time.Minute
 
 func newAdminClient(fs *flag.FlagSet, getenv func(string) string) *adminClient {
 	return &adminClient{
 		server:  fs.String("server", envOr(getenv, "TOCSIN_SERVER", "http://127.0.0.1:8080"), "base URL of the running tocsin"),
 		data:    fs.String("data", envOr(getenv, "TOCSIN_DATA", "./data"), "data folder holding keys/jwt.pem"),
 		keyFile: fs.String("jwt-key", envOr(getenv, "TOCSIN_JWT_KEY", ""), "Ed25519 private key (PKCS#8 PEM); default DATA/keys/jwt.pem"),
+		as:      fs.String("as", envOr(getenv, "TOCSIN_AS", tocsin.OperatorOrg), "stored admin organisation to act for"),
 	}
 }
 
@@ -42,8 +49,14 @@ func (c *adminClient) do(ctx context.Context, method, path string, body any, out
 	if err != nil {
 		return err
 	}
-	token, err := keys.Issue(tocsin.Actor{Subject: "tocsin-cli", Role: tocsin.RoleAdmin, Org: "admin",
-		Level: tocsin.LevelNational, Jurisdiction: tocsin.National}, time.Now(), 5*time.Minute)
+	id, err := tocsin.NewCredentialID()
+	if err != nil {
+		return err
+	}
+	// Role, level and jurisdiction are claimed for the token's shape only;
+	// the server reads them from the stored organisation.
+	token, err := keys.IssueKind(tocsin.CredentialCLI, id, tocsin.Actor{Subject: "tocsin-cli", Role: tocsin.RoleAdmin,
+		Org: *c.as, Level: tocsin.LevelNational, Jurisdiction: tocsin.National}, time.Now(), cliTokenTTL)
 	if err != nil {
 		return err
 	}

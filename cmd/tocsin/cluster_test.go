@@ -488,8 +488,8 @@ func TestClusterSurvivesLosingTheStreamLeader(t *testing.T) {
 	}
 
 	var token bytes.Buffer
-	if err := run(context.Background(), []string{"token", "issue", "--data", data, "--role", "department",
-		"--org", "gd-met", "--level", "provincial", "--jur", "440000", "--ttl", "1h"}, noEnv, &token, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"token", "issue", "--data", data, "--server", p.base,
+		"--org", "gd-met", "--ttl", "1h"}, noEnv, &token, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b := startBurst(p.base, strings.TrimSpace(token.String()), 4)

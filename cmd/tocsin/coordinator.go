@@ -103,6 +103,13 @@ func (c *coordinator) start(ctx context.Context) error {
 		PostHocWorkingDays: cfg.PostHocDays,
 	}
 	c.calendars.Service = c.service
+	// The command line's tokens act for the operator's organisation; a
+	// fresh data folder gets one.
+	if created, err := c.service.EnsureOperator(ctx); err != nil {
+		return fmt.Errorf("operator organisation: %w", err)
+	} else if created {
+		log.Info("created the operator's organisation", slog.String("org", tocsin.OperatorOrg))
+	}
 	// A year loaded while this folder's server was stopped fills in the
 	// post-hoc due dates that waited for it.
 	if n, err := c.service.FillPendingDueDates(ctx); err != nil {
@@ -126,11 +133,13 @@ func (c *coordinator) start(ctx context.Context) error {
 		Calendars: calendarAPI{c.calendars},
 		Passwords: auth.HashPassword,
 		PublicURL: cfg.PublicURL,
+		Tokens:    c.keys,
 	}
 	c.web, err = webui.New(webui.Config{
-		Service: c.service, Regions: c.regions, Keys: c.keys, Verifier: c.api.Verifier,
+		Service: c.service, Regions: c.regions, Keys: c.keys, Verifier: c.keys.WebVerifier(time.Now),
 		LastSeen: c.dispatcher.LastSeen, Log: log, Demo: cfg.Demo, Calendars: c.calendars,
 		PublicURL: cfg.PublicURL,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	if err != nil {
 		return err
@@ -149,6 +158,7 @@ func (c *coordinator) start(ctx context.Context) error {
 	}
 	c.loops.Go(c.loopCtx, "scheduler", func(ctx context.Context) error { sched.Run(ctx); return nil })
 	c.loops.Go(c.loopCtx, "retention-purge", c.purgeDaily)
+	c.startNotifications()
 	if c.embedded != nil {
 		c.embedded.AfterRestart = c.dispatcher.Republish
 		c.loops.Go(c.loopCtx, "nats-jetstream", c.embedded.KeepJetStream)

@@ -185,6 +185,11 @@ func TestDemoSurvivesRestart(t *testing.T) {
 	if got.status != http.StatusOK || got.body["content"] != filed.body["content"] {
 		t.Fatalf("after restart: %d %v", got.status, got.body)
 	}
+	// The tokens are stored credentials, kept while they are valid, so the
+	// file still holds the ones scripts read before the restart.
+	if again := demoTokens(t, dir); again["gd-met"] != tokens["gd-met"] || again["admin"] != tokens["admin"] {
+		t.Errorf("demo-tokens.json changed across the restart")
+	}
 }
 
 func TestServeRejectsBadFlags(t *testing.T) {

@@ -24,7 +24,8 @@ Usage:
   tocsin calendar earliest YYYY-MM-DD   earliest permitted send date
   tocsin calendar days FROM TO          working days and why
   tocsin calendar import NOTICE.txt     read the State Council's notice (--calendars DIR or --server URL)
-  tocsin token issue [flags]            mint a JWT for a service account
+  tocsin token issue --org ORG          mint a service token for a stored organisation (through the server)
+  tocsin token list|revoke ID           list service tokens, revoke one (through the server)
   tocsin provider add|list [flags]      register SMS providers
   tocsin provider rotate|revoke ID      new NATS credentials, or none
   tocsin provider disable|enable ID     hold or release a provider's dispatches
@@ -51,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "calendar":
 		return runCalendar(ctx, rest, getenv, stdout, stderr)
 	case "token":
-		return runToken(rest, getenv, stdout, stderr)
+		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "provider":
 		return runProvider(ctx, rest, getenv, stdout, stderr)
 	case "nats":

@@ -170,22 +170,15 @@ func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tokens := map[string]string{}
-	for _, o := range dir.Organisations {
-		if !o.Role.Valid() {
-			continue // providers speak NATS, not bearer tokens
-		}
-		t, err := c.keys.Issue(demo.Actor(o.Organisation), time.Now(), demoTokenTTL)
-		if err != nil {
-			return fmt.Errorf("demo token for %s: %w", o.ID, err)
-		}
-		tokens[o.ID] = t
+	path := filepath.Join(c.cfg.Data, "demo-tokens.json")
+	tokens, err := c.demoTokens(ctx, path, dir)
+	if err != nil {
+		return err
 	}
 	data, err := json.MarshalIndent(tokens, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(c.cfg.Data, "demo-tokens.json")
 	if err := atomicfile.Write(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("demo tokens: %w", err)
 	}
@@ -204,6 +197,54 @@ func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
 	}
 	printDemo(stdout, c, path, credsPath, dir, data, credsData)
 	return nil
+}
+
+// demoTokenRenewal is how close to expiry a kept demo token is replaced.
+const demoTokenRenewal = 24 * time.Hour
+
+// demoTokens returns a service token for each demo organisation that may
+// hold one. Tokens are stored credentials now, so the ones a previous run
+// wrote to path are kept while they still authenticate and have a day
+// left, and scripts holding them survive a restart; the others (revoked,
+// expiring, or the organisation changed) are issued afresh, as the
+// operator.
+func (c *coordinator) demoTokens(ctx context.Context, path string, dir seed) (map[string]string, error) {
+	old := map[string]string{}
+	if data, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(data, &old); err != nil {
+			c.log.Warn("demo tokens unreadable; issuing them afresh", slog.String("path", path), slog.Any("error", err))
+		}
+	}
+	verifier := c.keys.Verifier(time.Now)
+	operator := tocsin.Actor{Subject: "tocsin-demo", Role: tocsin.RoleAdmin, Org: tocsin.OperatorOrg,
+		Level: tocsin.LevelNational, Jurisdiction: tocsin.National}
+	tokens := map[string]string{}
+	for _, o := range dir.Organisations {
+		if !o.Role.Valid() {
+			continue // providers speak NATS, not bearer tokens
+		}
+		if t := old[o.ID]; t != "" {
+			presented, err := verifier.VerifyToken(t)
+			if err == nil && presented.Org == o.ID && time.Until(presented.ExpiresAt) > demoTokenRenewal {
+				if _, err := c.service.Authenticate(ctx, presented); err == nil {
+					tokens[o.ID] = t
+					continue
+				}
+			}
+		}
+		now := time.Now()
+		cred, stored, err := c.service.IssueToken(ctx, operator, tocsin.TokenRequest{
+			Org: o.ID, Name: "demo", TTL: demoTokenTTL, Now: now})
+		if err != nil {
+			return nil, fmt.Errorf("demo token for %s: %w", o.ID, err)
+		}
+		t, err := c.keys.IssueKind(tocsin.CredentialService, cred.ID, demo.Actor(*stored), now, demoTokenTTL)
+		if err != nil {
+			return nil, fmt.Errorf("demo token for %s: %w", o.ID, err)
+		}
+		tokens[o.ID] = t
+	}
+	return tokens, nil
 }
 
 // startSimulator runs the reference provider in process with cr.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -32,6 +33,13 @@ type serveConfig struct {
 	NATSAccounts string
 	Retention    tocsin.Retention
 	LateAfter    time.Duration
+	// TrustedProxies may name the client in X-Forwarded-For (login
+	// limits).
+	TrustedProxies []netip.Prefix
+	// WebhookBackoff is the wait after a webhook delivery's first
+	// failure, doubled after each further one up to WebhookMaxBackoff.
+	WebhookBackoff    time.Duration
+	WebhookMaxBackoff time.Duration
 
 	// Demo only.
 	Demo         bool
@@ -56,8 +64,11 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.IntVar(&cfg.NATSReplicas, "nats-replicas", 1, "JetStream replicas of the streams (3 on a three-node cluster)")
 	fs.StringVar(&cfg.NATSAccounts, "nats-accounts", envOr(getenv, "TOCSIN_NATS_ACCOUNTS", ""), "with --nats-url: file to write the cluster's NATS trust into at start (operator, system account, preloaded accounts; no secret), for its nodes to include; see tocsin nats bootstrap")
 	fs.DurationVar(&cfg.LateAfter, "emergency-deadline", 30*time.Second, "flag an emergency dispatch a provider has not received within this time")
+	fs.DurationVar(&cfg.WebhookBackoff, "webhook-backoff", 5*time.Second, "wait after a failed webhook delivery, doubled after each further failure")
+	fs.DurationVar(&cfg.WebhookMaxBackoff, "webhook-max-backoff", time.Hour, "longest wait between webhook delivery attempts")
 	fs.IntVar(&cfg.PostHocDays, "post-hoc-days", tocsin.DefaultPostHocWorkingDays, "working days after release an emergency's post-hoc report is due")
 	retention := fs.String("retention", envOr(getenv, "TOCSIN_RETENTION", tocsin.DefaultRetention.String()), "how long finished broadcasts are kept: days (180d) or months (6mo), at least five months")
+	proxies := fs.String("trusted-proxies", envOr(getenv, "TOCSIN_TRUSTED_PROXIES", ""), "reverse proxies (CIDR,...) whose X-Forwarded-For names the client, for login limits")
 	logLevel := fs.String("log-level", envOr(getenv, "TOCSIN_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.BoolVar(&cfg.LogJSON, "log-json", getenv("TOCSIN_LOG_JSON") != "", "log as JSON lines")
 	fs.BoolVar(&cfg.NATSDebug, "nats-debug", false, "log the embedded NATS server's notices, debug and trace lines (by default only its warnings and errors)")
@@ -90,6 +101,20 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		if cfg.PublicURL, err = checkPublicURL(cfg.PublicURL); err != nil {
 			return cfg, usageError("--public-url: %v", err)
 		}
+	}
+	for _, p := range splitList(*proxies) {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return cfg, usageError("--trusted-proxies: %q is not a CIDR prefix or an address", p)
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix.Masked())
+	}
+	if cfg.WebhookBackoff <= 0 || cfg.WebhookMaxBackoff < cfg.WebhookBackoff {
+		return cfg, usageError("--webhook-backoff must be positive and at most --webhook-max-backoff")
 	}
 	if cfg.PostHocDays < 1 {
 		return cfg, usageError("--post-hoc-days must be at least 1")

@@ -22,6 +22,10 @@ type Claims struct {
 	Org   string `json:"org"`
 	Level string `json:"level"`
 	Jur   string `json:"jur"`
+	// Kind is a [tocsin.CredentialKind]; absent means a service token.
+	Kind string `json:"kind,omitempty"`
+	// SID is a web session's id (also its "jti").
+	SID string `json:"sid,omitempty"`
 }
 
 // MarshalJSON encodes c like the default encoding except that a
@@ -56,6 +60,20 @@ const leeway = 30 * time.Second
 // department; a known level; a non-empty organisation; a jurisdiction that
 // is "national" or a 6-digit region code) or if ttl is not positive.
 func (k *Keys) Issue(a tocsin.Actor, now time.Time, ttl time.Duration) (string, error) {
+	jti, err := randomID()
+	if err != nil {
+		return "", fmt.Errorf("auth: issue: %w", err)
+	}
+	return k.IssueKind(tocsin.CredentialService, jti, a, now, ttl)
+}
+
+// IssueKind signs a token of the given kind whose credential id is id:
+// the "jti" of every kind, and the "sid" of a session too. A session
+// token's audience is [WebAudience], so the API refuses it. The role,
+// level and jurisdiction claims are written for compatibility; Tocsin
+// reads them from the stored organisation instead (see
+// [tocsin.Service.Authenticate]).
+func (k *Keys) IssueKind(kind tocsin.CredentialKind, id string, a tocsin.Actor, now time.Time, ttl time.Duration) (string, error) {
 	if k == nil || len(k.Private) != ed25519.PrivateKeySize {
 		return "", errors.New("auth: issue: no private key")
 	}
@@ -65,9 +83,12 @@ func (k *Keys) Issue(a tocsin.Actor, now time.Time, ttl time.Duration) (string, 
 	if err := validateActor(a); err != nil {
 		return "", fmt.Errorf("auth: issue: %w", err)
 	}
-	jti, err := randomID()
-	if err != nil {
-		return "", fmt.Errorf("auth: issue: %w", err)
+	if id == "" {
+		return "", errors.New("auth: issue: empty credential id")
+	}
+	aud, sid := Audience, ""
+	if kind == tocsin.CredentialSession {
+		aud, sid = WebAudience, id
 	}
 	sub := a.Subject
 	if sub == "" {
@@ -77,16 +98,18 @@ func (k *Keys) Issue(a tocsin.Actor, now time.Time, ttl time.Duration) (string, 
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    Issuer,
 			Subject:   sub,
-			Audience:  jwt.ClaimStrings{Audience},
+			Audience:  jwt.ClaimStrings{aud},
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 			NotBefore: jwt.NewNumericDate(now),
 			IssuedAt:  jwt.NewNumericDate(now),
-			ID:        jti,
+			ID:        id,
 		},
 		Role:  string(a.Role),
 		Org:   a.Org,
 		Level: string(a.Level),
 		Jur:   a.Jurisdiction,
+		Kind:  string(kind),
+		SID:   sid,
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims).SignedString(k.Private)
 	if err != nil {
@@ -98,13 +121,24 @@ func (k *Keys) Issue(a tocsin.Actor, now time.Time, ttl time.Duration) (string, 
 // Verifier checks tokens against one public key. It is safe for concurrent
 // use.
 type Verifier struct {
-	pub    ed25519.PublicKey
-	parser *jwt.Parser
+	pub      ed25519.PublicKey
+	audience string
+	parser   *jwt.Parser
 }
 
-// Verifier returns a Verifier for k's public key that reads the current
-// time from now (time.Now if nil).
+// Verifier returns a Verifier of API tokens (audience [Audience]) for k's
+// public key that reads the current time from now (time.Now if nil).
 func (k *Keys) Verifier(now func() time.Time) *Verifier {
+	return k.verifier(Audience, now)
+}
+
+// WebVerifier is like Verifier for web session tokens (audience
+// [WebAudience]).
+func (k *Keys) WebVerifier(now func() time.Time) *Verifier {
+	return k.verifier(WebAudience, now)
+}
+
+func (k *Keys) verifier(audience string, now func() time.Time) *Verifier {
 	if now == nil {
 		now = time.Now
 	}
@@ -116,11 +150,11 @@ func (k *Keys) Verifier(now func() time.Time) *Verifier {
 		}
 	}
 	return &Verifier{
-		pub: pub,
+		pub: pub, audience: audience,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(validMethods),
 			jwt.WithIssuer(Issuer),
-			jwt.WithAudience(Audience),
+			jwt.WithAudience(audience),
 			jwt.WithExpirationRequired(),
 			jwt.WithTimeFunc(now),
 			jwt.WithLeeway(leeway),
@@ -134,8 +168,47 @@ func (k *Keys) Verifier(now func() time.Time) *Verifier {
 // names. An empty "sub" defaults to the organisation. Every error wraps
 // [ErrInvalidToken].
 func (v *Verifier) Verify(token string) (tocsin.Actor, error) {
+	a, _, err := v.verify(token)
+	return a, err
+}
+
+// VerifyToken checks token as Verify does and returns the credential it
+// presents: kind, id, organisation, subject and lifetime, for
+// [tocsin.Service.Authenticate] to look up. A session token ("sid") is
+// accepted only by a web verifier and a web verifier accepts nothing
+// else, whatever the audience says.
+func (v *Verifier) VerifyToken(token string) (tocsin.Credential, error) {
+	a, claims, err := v.verify(token)
+	if err != nil {
+		return tocsin.Credential{}, err
+	}
+	kind := tocsin.CredentialKind(claims.Kind)
+	if kind == "" {
+		kind = tocsin.CredentialService
+	}
+	id := claims.ID
+	if kind == tocsin.CredentialSession {
+		id = claims.SID
+	}
+	if (kind == tocsin.CredentialSession) != (v.audience == WebAudience) {
+		return tocsin.Credential{}, fmt.Errorf("%w: a %s token is not accepted here", ErrInvalidToken, kind)
+	}
+	if id == "" && kind != tocsin.CredentialCLI {
+		return tocsin.Credential{}, fmt.Errorf("%w: no credential id", ErrInvalidToken)
+	}
+	c := tocsin.Credential{ID: id, Kind: kind, Org: a.Org, Subject: a.Subject}
+	if claims.IssuedAt != nil {
+		c.IssuedAt = claims.IssuedAt.Time
+	}
+	if claims.ExpiresAt != nil {
+		c.ExpiresAt = claims.ExpiresAt.Time
+	}
+	return c, nil
+}
+
+func (v *Verifier) verify(token string) (tocsin.Actor, *Claims, error) {
 	if v == nil || len(v.pub) != ed25519.PublicKeySize {
-		return tocsin.Actor{}, fmt.Errorf("%w: no public key", ErrInvalidToken)
+		return tocsin.Actor{}, nil, fmt.Errorf("%w: no public key", ErrInvalidToken)
 	}
 	var claims Claims
 	_, err := v.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
@@ -147,7 +220,7 @@ func (v *Verifier) Verify(token string) (tocsin.Actor, error) {
 		return v.pub, nil
 	})
 	if err != nil {
-		return tocsin.Actor{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return tocsin.Actor{}, nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	a := tocsin.Actor{
 		Subject:      claims.Subject,
@@ -160,9 +233,9 @@ func (v *Verifier) Verify(token string) (tocsin.Actor, error) {
 		a.Subject = a.Org
 	}
 	if err := validateActor(a); err != nil {
-		return tocsin.Actor{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return tocsin.Actor{}, nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	return a, nil
+	return a, &claims, nil
 }
 
 // validateActor checks the fields a token carries.

@@ -38,12 +38,14 @@ var (
 	bucketMeta          = []byte("meta")
 	bucketAudit         = []byte("audit")
 	bucketAuditByTarget = []byte("idx_audit_target")
+	bucketCredentials   = []byte("credentials")
+	bucketCredsByOrg    = []byte("idx_credential_org")
 
-	allBuckets = [][]byte{
+	allBuckets = append([][]byte{
 		bucketBroadcasts, bucketByStatus, bucketByDept, bucketByProvince, bucketSchedule,
 		bucketIdempotency, bucketOrgs, bucketAccounts, bucketProviders, bucketOutbox, bucketMeta,
-		bucketAudit, bucketAuditByTarget,
-	}
+		bucketAudit, bucketAuditByTarget, bucketCredentials, bucketCredsByOrg,
+	}, inboxBuckets...)
 )
 
 // maxBatch bounds how many queued Updates share one commit, so one slow

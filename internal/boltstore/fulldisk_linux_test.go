@@ -16,58 +16,18 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/internal/region"
+	"github.com/tocsin-dev/tocsin/internal/testkit/fulldisk"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
-// mountTmpfs mounts a tmpfs of the given size on a fresh folder: a real
-// file system that really fills up. It needs root; CI runs as root, so
-// there a missing privilege fails the test instead of hiding it.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the full-disk tests mount a tmpfs and need root, which CI provides; not root here")
-		}
-		t.Skip("needs root to mount a small tmpfs (a real full disk); skipped")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Fatalf("mount tmpfs on %s: %v", dir, err)
-	}
-	// Registered after TempDir's removal, so it runs before it; and before
-	// any store opened later is closed by its own cleanup, which runs first.
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
+// mountTmpfs mounts a small tmpfs: a real disk that really fills up.
+func mountTmpfs(t *testing.T, size string) string { return fulldisk.Mount(t, size) }
 
-// fill writes a ballast file until the file system is full.
+// fill fills the file system with a ballast file, and checks nothing is
+// left free.
 func fill(t *testing.T, dir string) string {
 	t.Helper()
-	path := filepath.Join(dir, "ballast")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("fill: %v", err)
-			}
-			break
-		}
-	}
-	// tmpfs accounts in pages: fill the last partial chunk too.
-	for {
-		if _, err := f.Write(chunk[:4096]); err != nil {
-			break
-		}
-	}
+	path := fulldisk.Fill(t, dir)
 	if free, _ := freeBytes(filepath.Join(dir, "x")); free != 0 {
 		t.Fatalf("%d bytes still free after filling", free)
 	}

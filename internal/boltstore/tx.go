@@ -31,8 +31,11 @@ const idPrefix = "BC"
 
 func formatID(seq uint64) string { return fmt.Sprintf("%s%06d", idPrefix, seq) }
 
-func parseID(id string) (uint64, bool) {
-	digits, ok := strings.CutPrefix(id, idPrefix)
+func parseID(id string) (uint64, bool) { return parseSeq(idPrefix, id) }
+
+// parseSeq reads the sequence number of an id made of prefix and digits.
+func parseSeq(prefix, id string) (uint64, bool) {
+	digits, ok := strings.CutPrefix(id, prefix)
 	if !ok {
 		return 0, false
 	}
@@ -143,7 +146,7 @@ func (t *tx) index(b *tocsin.Broadcast, key []byte, op func(*bolt.Bucket, []byte
 			return err
 		}
 	}
-	if b.Status == tocsin.StatusApproved {
+	if b.Scheduled() { // approved and not held back by a correction
 		if err := apply(bucketSchedule, scheduleKey(b.SendAt, key)); err != nil {
 			return err
 		}

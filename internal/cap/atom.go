@@ -24,20 +24,8 @@ const FeedPath = "/feeds/alerts.atom"
 const MaxFeedEntries = 50
 
 // Public reports whether b's CAP is public: anyone may read it without a
-// token, and it is listed in the feed. That is every broadcast that went
-// out to the public, exercises excepted: released and dispatching or
-// completed, or released and then cancelled (its Cancel, which repeats
-// nothing of the stopped message, tells aggregators to take it down).
-func Public(b *tocsin.Broadcast) bool {
-	if b == nil || b.Exercise || b.ReleasedAt == nil {
-		return false
-	}
-	switch b.Status {
-	case tocsin.StatusDispatching, tocsin.StatusCompleted, tocsin.StatusCancelled:
-		return true
-	}
-	return false
-}
+// token, and it is listed in the feed (tocsin.Broadcast.Public).
+func Public(b *tocsin.Broadcast) bool { return b.Public() }
 
 // CAPPath is the API path of b's CAP alert.
 func CAPPath(id string) string { return "/api/v1/broadcasts/" + url.PathEscape(id) + "/cap" }
@@ -125,7 +113,7 @@ func AtomFeed(bs []*tocsin.Broadcast, baseURL string, now time.Time) ([]byte, er
 		capURL := base + CAPPath(b.ID)
 		e := atomEntry{
 			ID:        capURL,
-			Title:     b.Title,
+			Title:     b.PublicHeadline(), // never the internal title
 			Updated:   formatTime(updated(b)),
 			Published: formatTime(*b.ReleasedAt),
 			Link:      []atomLink{{Rel: "alternate", Type: MediaType, Href: capURL}},

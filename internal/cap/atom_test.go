@@ -76,7 +76,7 @@ func checkAtom(t *testing.T, f atomFeed) {
 func TestAtomFeed(t *testing.T) {
 	all := kinds()
 	later := emergencyBroadcast()
-	later.ID, later.Status, later.Title = "BC000006", tocsin.StatusCompleted, "暴雨橙色预警"
+	later.ID, later.Status, later.Title, later.Headline = "BC000006", tocsin.StatusCompleted, "内部标题", "暴雨橙色预警"
 	rel := released.Add(time.Hour)
 	later.ReleasedAt = &rel
 	broadcasts := []*tocsin.Broadcast{all["emergency"], all["ordinary"], all["stop"], all["exercise"], all["withdrawn"], later}

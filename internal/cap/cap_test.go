@@ -32,10 +32,11 @@ func emergencyBroadcast() *tocsin.Broadcast {
 	until := filed.Add(6 * time.Hour)
 	return &tocsin.Broadcast{
 		ID: "BC000001", Status: tocsin.StatusDispatching,
-		Title:   "台风红色预警",
-		Content: "【广东省气象局】台风“海燕”将于今夜登陆，请留在室内，远离海边。",
-		Scope:   []string{"440100", "440106"},
-		SendAt:  filed, SendUntil: &until,
+		Title:    "内部：海燕 第3号 (desk draft)",
+		Headline: "台风红色预警",
+		Content:  "【广东省气象局】台风“海燕”将于今夜登陆，请留在室内，远离海边。",
+		Scope:    []string{"440100", "440106"},
+		SendAt:   filed, SendUntil: &until,
 		Emergency:  &tocsin.Emergency{Type: tocsin.NaturalDisaster, Event: "typhoon", Level: tocsin.Red, Justification: "landfall tonight"},
 		Department: "gd-met", Agency: "Guangdong Meteorological Service", SenderCode: "12379440",
 		FiledBy: "gd-met", FiledAt: filed, ReleasedAt: &rel,
@@ -67,7 +68,7 @@ func stoppedBroadcast() *tocsin.Broadcast {
 func exerciseBroadcast() *tocsin.Broadcast {
 	b := emergencyBroadcast()
 	b.ID, b.Exercise = "BC000004", true
-	b.Title = "地震应急演练"
+	b.Title, b.Headline = "地震应急演练", ""
 	b.Content = "【广东省应急管理厅】演练：今天上午10时举行地震应急疏散演练。"
 	b.Emergency = &tocsin.Emergency{Type: tocsin.NaturalDisaster, Event: "地震", Level: tocsin.Orange}
 	return b
@@ -345,7 +346,7 @@ func TestCategories(t *testing.T) {
 
 func TestEncodeEscapesAndSender(t *testing.T) {
 	b := ordinaryBroadcast()
-	b.Title = `<b>"&"</b>`
+	b.Headline = `<b>"&"</b>`
 	b.Content = "a]]>b & <c>\n第二行"
 	b.Department = "odd dept,<x>&"
 	out, err := cap.Encode(b, nil, "")
@@ -353,7 +354,7 @@ func TestEncodeEscapesAndSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := readAlert(t, out)
-	if a.Info[0].Headline != b.Title || a.Info[0].Description != b.Content {
+	if a.Info[0].Headline != b.Headline || a.Info[0].Description != b.Content {
 		t.Errorf("headline, description = %q, %q; want them as filed", a.Info[0].Headline, a.Info[0].Description)
 	}
 	if a.Sender != "odd_dept__x>_@tocsin" {

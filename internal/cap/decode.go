@@ -190,9 +190,13 @@ func (a *Alert) Key() string {
 //   - only msgType Alert and scope Public are filed;
 //   - the first info in Chinese (zh, zh-CN, ...) is used, else the first in
 //     English (a missing language is en-US); any other is refused;
-//   - headline (else event) is the title, description the content;
+//   - headline is the public headline and (else event) the internal
+//     title, description the content;
 //   - every geocode named GB/T 2260 is a scope code;
-//   - effective (else sent) is send_at, expires is send_until;
+//   - effective (else sent) is send_at, expires is send_until; for an
+//     emergency, which goes out at once, send_at is the latest of sent,
+//     effective and onset, so that the domain refuses one of them in the
+//     future (emergency_not_immediate) by its name;
 //   - an alert with urgency Immediate or Expected is an emergency: its type
 //     from the first category that names one, its level from severity,
 //     its event from event, its justification from note (else
@@ -239,7 +243,8 @@ func (a *Alert) filing(correction bool) (tocsin.Filing, error) {
 		return f, err
 	}
 
-	f.Title = strings.TrimSpace(in.Headline)
+	f.Headline = strings.TrimSpace(in.Headline)
+	f.Title = f.Headline
 	if f.Title == "" {
 		f.Title = strings.TrimSpace(in.Event)
 	}
@@ -282,8 +287,25 @@ func (a *Alert) filing(correction bool) (tocsin.Filing, error) {
 	if f.Exercise {
 		note = ""
 	}
-	f.Emergency, err = emergencyOf(in, note)
-	return f, err
+	if f.Emergency, err = emergencyOf(in, note); err != nil || f.Emergency == nil {
+		return f, err
+	}
+	// Emergencies are immediate: the latest time the alert names is the
+	// one that must not lie ahead.
+	f.SendAtFrom = field
+	for _, t := range []struct{ field, value string }{{"sent", a.Sent}, {"onset", in.Onset}} {
+		if strings.TrimSpace(t.value) == "" || t.field == field {
+			continue
+		}
+		at, err := parseTime(t.field, t.value)
+		if err != nil {
+			return f, err
+		}
+		if at.After(*f.SendAt) {
+			f.SendAt, f.SendAtFrom = &at, t.field
+		}
+	}
+	return f, nil
 }
 
 // pickInfo returns the info block Tocsin files: the first in Chinese, else

@@ -23,8 +23,10 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decode(Encode(%s)): %v", b.ID, err)
 			}
+			// The title is internal and not in the CAP: what comes back
+			// as the title is the public headline.
 			want := tocsin.Filing{
-				Title: b.Title, Content: b.Content, Scope: b.Scope,
+				Title: b.PublicHeadline(), Content: b.Content, Scope: b.Scope,
 				SendAt: &b.SendAt, SendUntil: b.SendUntil, Exercise: b.Exercise,
 			}
 			if e := b.Emergency; e != nil {

@@ -25,6 +25,8 @@ const (
 const (
 	exerciseNote = "演习信息，非真实预警。Exercise: this is not a real warning."
 	cancelNote   = "此信息已停止发送。This message has been stopped."
+	// ordinaryEvent is the CAP event of a broadcast that is no emergency.
+	ordinaryEvent = "公益信息"
 )
 
 // Option adjusts one Encode call.
@@ -138,16 +140,18 @@ func token(s string) string {
 
 func infoOf(b *tocsin.Broadcast, names func(string) string, baseURL string) info {
 	t := termsOf(b.Emergency)
+	// The title is internal: the public headline, and for an ordinary
+	// broadcast a generic event, stand where CAP shows text to the public.
 	in := info{
 		Language:    Language,
 		Category:    Categories(b.Emergency),
-		Event:       b.Title,
+		Event:       ordinaryEvent,
 		Urgency:     t.Urgency,
 		Severity:    t.Severity,
 		Certainty:   t.Certainty,
 		Effective:   formatTime(b.SendAt),
 		SenderName:  b.Agency,
-		Headline:    b.Title,
+		Headline:    b.PublicHeadline(),
 		Description: b.Content,
 	}
 	if e := b.Emergency; e != nil {

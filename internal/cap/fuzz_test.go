@@ -44,7 +44,7 @@ func FuzzDecode(f *testing.F) {
 		// Write what was read as a broadcast and read it again.
 		b := &tocsin.Broadcast{
 			ID: "BC000001", Status: tocsin.StatusDispatching,
-			Title: filing.Title, Content: filing.Content, Scope: filing.Scope,
+			Title: filing.Title, Headline: filing.Headline, Content: filing.Content, Scope: filing.Scope,
 			SendAt: *filing.SendAt, SendUntil: filing.SendUntil, Emergency: filing.Emergency, Exercise: filing.Exercise,
 			Department: "gd-met", FiledAt: time.Date(2026, 9, 18, 10, 0, 0, 0, tocsin.Shanghai),
 		}
@@ -61,7 +61,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Decode(Encode(filing)): %v\n%s", err, out)
 		}
-		want := tocsin.Filing{Title: b.Title, Content: b.Content, Scope: b.Scope,
+		want := tocsin.Filing{Title: b.PublicHeadline(), Content: b.Content, Scope: b.Scope,
 			SendAt: truncated(filing.SendAt), SendUntil: truncated(filing.SendUntil),
 			Emergency: b.Emergency, Exercise: b.Exercise}
 		checkFiling(t, again, want)

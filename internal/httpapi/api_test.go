@@ -86,6 +86,7 @@ func newTestAPI(t *testing.T, configure ...func(*httpapi.Server)) *testAPI {
 			return httpapi.Readiness{Details: details}
 		},
 		Passwords: auth.HashPassword,
+		Tokens:    keys,
 	}
 	for _, c := range configure {
 		c(api)
@@ -96,14 +97,10 @@ func newTestAPI(t *testing.T, configure ...func(*httpapi.Server)) *testAPI {
 	return &testAPI{URL: srv.URL, Keys: keys, Store: store, Service: svc, client: srv.Client()}
 }
 
-// token mints a bearer token for a directory organisation.
+// token issues a stored service token for an organisation in the store.
 func (api *testAPI) token(t *testing.T, org string) string {
 	t.Helper()
-	tok, err := api.Keys.Issue(testkit.Actor(t, org), time.Now(), tokenTTL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return testkit.MustToken(t, api.Service, api.Keys, org, tokenTTL)
 }
 
 // response is what one request got back.
@@ -312,6 +309,16 @@ func (api *testAPI) file(t *testing.T, org string, body map[string]any) broadcas
 	return wantBroadcast(t, res, http.StatusCreated, want)
 }
 
+// getBroadcast reads broadcast id as org.
+func (api *testAPI) getBroadcast(t *testing.T, org, id string) broadcast {
+	t.Helper()
+	res := api.get(t, org, broadcasts+"/"+id)
+	if res.Status != http.StatusOK {
+		t.Fatalf("get %s: %s", id, res)
+	}
+	return decode[broadcast](t, res)
+}
+
 func (api *testAPI) outboxBacklog(t *testing.T) int {
 	t.Helper()
 	res := api.get(t, "", "/readyz")
@@ -380,7 +387,7 @@ func TestFileBroadcast(t *testing.T) {
 				if !b.FiledAt.Equal(testNow) {
 					t.Errorf("filed_at = %v, want the server clock %v", b.FiledAt, testNow)
 				}
-				if b.Department != "gd-met" || b.SenderCode != "12379440" || b.Agency != "Guangdong Meteorological Service" {
+				if b.Department != "gd-met" || b.SenderCode != "12379440" || b.Agency != "广东省气象局" {
 					t.Errorf("department, sender code, agency = %q, %q, %q", b.Department, b.SenderCode, b.Agency)
 				}
 				if len(b.Regions) != 1 || b.Regions[0] != (httpapi.RegionView{Code: "440100", Name: "广州市"}) {
@@ -694,7 +701,7 @@ func TestAuthentication(t *testing.T) {
 		c[key] = v
 		return c
 	}
-	good := api.token(t, "miit")
+	good, goodID := testkit.MustTokenID(t, api.Service, api.Keys, "miit", tokenTTL)
 	// A token whose signature is another token's: valid parts, wrong pairing.
 	parts := strings.Split(good, ".")
 	spliced := parts[0] + "." + seg(withClaim("org", "admin")) + "." + parts[2]
@@ -726,7 +733,12 @@ func TestAuthentication(t *testing.T) {
 		// The auth scheme is case-insensitive (RFC 9110, section 11.1).
 		{"valid, lower-case scheme", "bearer " + good, http.StatusOK},
 		{"valid, upper-case scheme", "BEARER " + good, http.StatusOK},
-		{"valid, hand-made claims", "Bearer " + signed(validClaims("miit", exp)), http.StatusOK},
+		// Claims name a stored credential by "jti"; a well-signed token
+		// whose credential was never stored is refused.
+		{"valid, hand-made claims", "Bearer " + signed(withClaim("jti", goodID)), http.StatusOK},
+		{"hand-made claims, no credential", "Bearer " + signed(validClaims("miit", exp)), http.StatusUnauthorized},
+		{"hand-made claims, unknown credential", "Bearer " + signed(withClaim("jti", "never-issued")), http.StatusUnauthorized},
+		{"another organisation's credential", "Bearer " + signed(jwt.MapClaims(with(withClaim("jti", goodID), "org", "gd-cab"))), http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1229,15 +1241,36 @@ func TestWithdrawAndCancel(t *testing.T) {
 
 	t.Run("cancel of a dispatching emergency stops both providers", func(t *testing.T) {
 		id := dispatching(t)
-		b := wantBroadcast(t, api.post(t, "gd-cab", broadcasts+"/"+id+"/cancel", nil), http.StatusOK, tocsin.StatusCancelled)
+		b := wantBroadcast(t, api.post(t, "gd-cab", broadcasts+"/"+id+"/cancel", map[string]any{"reason": "wrong district"}), http.StatusOK, tocsin.StatusCancelled)
 		if got := providerIDs(b); !slices.Equal(got, []string{"cmcc", "cucc"}) {
 			t.Errorf("providers = %v, want cmcc and cucc", got)
 		}
 	})
-	t.Run("withdraw without a body", func(t *testing.T) {
-		id := pending(t)
-		wantBroadcast(t, api.do(t, request{Method: http.MethodPost, Path: broadcasts + "/" + id + "/withdraw", Org: "gd-met"}),
-			http.StatusOK, tocsin.StatusWithdrawn)
+	// Withdraw and cancel say why (DESIGN, Reasons): without a body, or
+	// with a blank reason, they are 422 reason_required and change nothing.
+	t.Run("withdraw or cancel without a reason", func(t *testing.T) {
+		for _, tt := range []struct {
+			setup      func(t *testing.T) string
+			by, action string
+			body       any
+		}{
+			{pending, "gd-met", "withdraw", nil},
+			{pending, "gd-met", "withdraw", map[string]any{"reason": "   "}},
+			{approved, "gd-cab", "cancel", nil},
+			{dispatching, "gd-cab", "cancel", map[string]any{}},
+			{dispatching, "gd-cab", "cancel", map[string]any{"reason": ""}},
+		} {
+			id := tt.setup(t)
+			before := api.outboxBacklog(t)
+			res := api.do(t, request{Method: http.MethodPost, Path: broadcasts + "/" + id + "/" + tt.action, Org: tt.by, Body: tt.body})
+			wantError(t, res, http.StatusUnprocessableEntity, tocsin.CodeReasonRequired)
+			if got := api.outboxBacklog(t); got != before {
+				t.Errorf("a refused %s queued %d messages", tt.action, got-before)
+			}
+			if b := api.getBroadcast(t, "gd-met", id); b.Status.Final() {
+				t.Errorf("%s without a reason left it %s", tt.action, b.Status)
+			}
+		}
 	})
 }
 
@@ -1358,14 +1391,9 @@ func TestOrganisations(t *testing.T) {
 	})
 
 	t.Run("the new department files", func(t *testing.T) {
-		tok, err := api.Keys.Issue(tocsin.Actor{Subject: "sc-met", Role: tocsin.RoleDepartment, Org: "sc-met",
-			Level: tocsin.LevelProvincial, Jurisdiction: "510000"}, time.Now(), tokenTTL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res := api.do(t, request{Method: http.MethodPost, Path: broadcasts, Auth: "Bearer " + tok, Body: ordinary(onTime, "510100")})
+		res := api.do(t, request{Method: http.MethodPost, Path: broadcasts, Org: "sc-met", Body: ordinary(onTime, "510100")})
 		b := wantBroadcast(t, res, http.StatusCreated, tocsin.StatusPendingReview)
-		if b.SenderCode != "12379510" || b.Agency != "Sichuan Meteorological Service" {
+		if b.SenderCode != "12379510" || b.Agency != "四川省气象局" {
 			t.Errorf("sender code %q, agency %q", b.SenderCode, b.Agency)
 		}
 	})
@@ -1377,7 +1405,7 @@ func TestOrganisations(t *testing.T) {
 			t.Fatal(err)
 		}
 		res := api.do(t, request{Method: http.MethodPost, Path: broadcasts, Auth: "Bearer " + tok, Body: ordinary(onTime, "510100")})
-		wantError(t, res, http.StatusForbidden, tocsin.CodeForbidden)
+		wantError(t, res, http.StatusUnauthorized, tocsin.CodeUnauthorized)
 	})
 }
 

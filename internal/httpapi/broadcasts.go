@@ -41,12 +41,19 @@ type BroadcastView struct {
 	*tocsin.Broadcast
 	Regions        []RegionView `json:"regions"`
 	PostHocOverdue bool         `json:"post_hoc_overdue,omitempty"`
+	// PublicHeadline is what public documents carry as the headline: the
+	// headline, or one derived from the content; never the title.
+	PublicHeadline string `json:"public_headline"`
+	// AllowedActions is what the reader may do with the broadcast now
+	// (tocsin.Service.Actions).
+	AllowedActions tocsin.ActionSet `json:"allowed_actions"`
 	// Timeline is the broadcast's audit trail; only the detail carries it.
 	Timeline []tocsin.AuditEntry `json:"timeline,omitempty"`
 }
 
-func (s *Server) view(b *tocsin.Broadcast) BroadcastView {
-	v := BroadcastView{Broadcast: b, Regions: make([]RegionView, len(b.Scope))}
+func (s *Server) view(a tocsin.Actor, b *tocsin.Broadcast) BroadcastView {
+	v := BroadcastView{Broadcast: b, Regions: make([]RegionView, len(b.Scope)),
+		PublicHeadline: b.PublicHeadline(), AllowedActions: s.Service.Actions(a, b)}
 	for i, code := range b.Scope {
 		v.Regions[i] = RegionView{Code: code, Name: s.Regions.Name(code)}
 	}
@@ -96,7 +103,7 @@ func (s *Server) fileWith(w http.ResponseWriter, r *http.Request, references str
 		s.Metrics.Filed(b.IsEmergency())
 	}
 	w.Header().Set("Location", "/api/v1/broadcasts/"+b.ID)
-	writeJSON(w, http.StatusCreated, s.view(b))
+	writeJSON(w, http.StatusCreated, s.view(actor(r), b))
 	return nil
 }
 
@@ -144,7 +151,7 @@ func (s *Server) listBroadcasts(w http.ResponseWriter, r *http.Request) error {
 		NextCursor string          `json:"next_cursor,omitempty"`
 	}{Broadcasts: make([]BroadcastView, len(page.Broadcasts)), NextCursor: page.NextCursor}
 	for i, b := range page.Broadcasts {
-		out.Broadcasts[i] = s.view(b)
+		out.Broadcasts[i] = s.view(actor(r), b)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -155,7 +162,7 @@ func (s *Server) getBroadcast(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := s.view(b)
+	v := s.view(actor(r), b)
 	if v.Timeline, err = s.Service.Timeline(r.Context(), actor(r), b.ID); err != nil {
 		return err
 	}
@@ -164,11 +171,11 @@ func (s *Server) getBroadcast(w http.ResponseWriter, r *http.Request) error {
 }
 
 // respond renders the broadcast a transition returned.
-func (s *Server) respond(w http.ResponseWriter, b *tocsin.Broadcast, err error) error {
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, b *tocsin.Broadcast, err error) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(b))
+	writeJSON(w, http.StatusOK, s.view(actor(r), b))
 	return nil
 }
 
@@ -178,7 +185,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b, err := s.Service.Approve(r.Context(), actor(r), chi.URLParam(r, "id"))
-	return s.respond(w, b, err)
+	return s.respond(w, r, b, err)
 }
 
 func (s *Server) reject(w http.ResponseWriter, r *http.Request) error {
@@ -190,7 +197,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b, err := s.Service.Reject(r.Context(), actor(r), chi.URLParam(r, "id"), body.ReasonCode, body.Reason)
-	return s.respond(w, b, err)
+	return s.respond(w, r, b, err)
 }
 
 type reasonBody struct {
@@ -203,7 +210,7 @@ func (s *Server) withdraw(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b, err := s.Service.Withdraw(r.Context(), actor(r), chi.URLParam(r, "id"), body.Reason)
-	return s.respond(w, b, err)
+	return s.respond(w, r, b, err)
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
@@ -212,7 +219,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b, err := s.Service.Cancel(r.Context(), actor(r), chi.URLParam(r, "id"), body.Reason)
-	return s.respond(w, b, err)
+	return s.respond(w, r, b, err)
 }
 
 func (s *Server) filePostHoc(w http.ResponseWriter, r *http.Request) error {
@@ -223,7 +230,7 @@ func (s *Server) filePostHoc(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b, err := s.Service.FilePostHoc(r.Context(), actor(r), chi.URLParam(r, "id"), body.Report)
-	return s.respond(w, b, err)
+	return s.respond(w, r, b, err)
 }
 
 func (s *Server) reviewPostHoc(w http.ResponseWriter, r *http.Request) error {
@@ -235,7 +242,7 @@ func (s *Server) reviewPostHoc(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b, err := s.Service.ReviewPostHoc(r.Context(), actor(r), chi.URLParam(r, "id"), body.Verdict, body.Note)
-	return s.respond(w, b, err)
+	return s.respond(w, r, b, err)
 }
 
 // fileUpdate files a correction of broadcast {id}: a filing like any other

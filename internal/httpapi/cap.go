@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"mime"
 	"net"
@@ -88,31 +87,24 @@ func (s *Server) broadcastCAP(w http.ResponseWriter, r *http.Request) error {
 			return tocsin.Errorf(tocsin.CodeUnauthorized, "the Authorization header must be Bearer <JWT>")
 		}
 		var err error
-		if a, err = s.Verifier.Verify(token); err != nil {
-			return &tocsin.Error{Code: tocsin.CodeUnauthorized, Message: err.Error()}
+		if a, err = s.tokenActor(ctx, token); err != nil {
+			return err
 		}
 		authenticated = true
 	}
-	b, err := s.storedBroadcast(ctx, id)
+	var reader *tocsin.Actor
+	if authenticated {
+		reader = &a
+	}
+	b, original, err := s.Service.Alert(ctx, reader, id)
 	if err != nil {
 		return err
 	}
 	public := cap.Public(b)
-	switch {
-	case public:
-	case !authenticated:
-		return tocsin.Errorf(tocsin.CodeUnauthorized,
-			"broadcast %s is not a released public alert; reading its CAP needs an Authorization: Bearer <JWT> header", id)
-	default:
-		if b, err = s.Service.Get(ctx, a, id); err != nil {
-			return err
-		}
-	}
 	var opts []cap.Option
 	if b.References != "" && b.Closure == nil {
-		original, err := s.storedBroadcast(ctx, b.References)
-		if err != nil {
-			return err
+		if original == nil {
+			return tocsin.Errorf(tocsin.CodeNotFound, "broadcast %s corrects %s, which is no longer kept", b.ID, b.References)
 		}
 		opts = append(opts, cap.Original(original))
 	}
@@ -133,26 +125,7 @@ func (s *Server) broadcastCAP(w http.ResponseWriter, r *http.Request) error {
 // alertFeed serves the Atom feed of released public alerts, each linking
 // to its CAP. It needs no token: everything in it went out to the public.
 func (s *Server) alertFeed(w http.ResponseWriter, r *http.Request) error {
-	var bs []*tocsin.Broadcast
-	err := s.Service.Store.View(r.Context(), func(tx tocsin.ReadTx) error {
-		bs = bs[:0] // fn may run more than once
-		q := tocsin.Query{
-			Status: []tocsin.Status{tocsin.StatusDispatching, tocsin.StatusCompleted, tocsin.StatusCancelled},
-			Limit:  tocsin.MaxPageSize,
-		}
-		for len(bs) < feedScan {
-			p, err := tx.Broadcasts(q)
-			if err != nil {
-				return err
-			}
-			bs = append(bs, p.Broadcasts...)
-			if p.NextCursor == "" {
-				return nil
-			}
-			q.Cursor = p.NextCursor
-		}
-		return nil
-	})
+	bs, err := s.Service.PublicAlerts(r.Context(), feedScan)
 	if err != nil {
 		return err
 	}
@@ -164,18 +137,6 @@ func (s *Server) alertFeed(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "public, max-age=60")
 	_, _ = w.Write(out) // the client may be gone; nothing useful to do
 	return nil
-}
-
-// storedBroadcast reads a broadcast without an actor's jurisdiction check;
-// callers decide what of it may be shown.
-func (s *Server) storedBroadcast(ctx context.Context, id string) (*tocsin.Broadcast, error) {
-	var b *tocsin.Broadcast
-	err := s.Service.Store.View(ctx, func(tx tocsin.ReadTx) error {
-		var err error
-		b, err = tx.Broadcast(id)
-		return err
-	})
-	return b, err
 }
 
 // regionFullName names a region for a CAP areaDesc: the full name

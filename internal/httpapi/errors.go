@@ -27,7 +27,8 @@ func StatusOf(code tocsin.Code) int {
 	case tocsin.CodeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
 	case tocsin.CodeValidation, tocsin.CodeTooLate, tocsin.CodeUnknownRegion,
-		tocsin.CodeReasonRequired, tocsin.CodeCalendarMissing, tocsin.CodeIdempotencyReuse:
+		tocsin.CodeReasonRequired, tocsin.CodeCalendarMissing, tocsin.CodeIdempotencyReuse,
+		tocsin.CodeNotImmediate:
 		return http.StatusUnprocessableEntity
 	case tocsin.CodeRateLimited:
 		return http.StatusTooManyRequests

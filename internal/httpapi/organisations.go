@@ -12,6 +12,7 @@ func (s *Server) organisationRoutes() chi.Router {
 	r := chi.NewRouter()
 	r.Get("/", s.handle(s.listOrganisations))
 	r.Post("/", s.handle(s.putOrganisation))
+	r.Route("/{id}/webhook", s.webhookRoutes)
 	return r
 }
 
@@ -23,20 +24,9 @@ func requireAdmin(r *http.Request) error {
 }
 
 func (s *Server) listOrganisations(w http.ResponseWriter, r *http.Request) error {
-	if err := requireAdmin(r); err != nil {
-		return err
-	}
-	var orgs []*tocsin.Organisation
-	err := s.Service.Store.View(r.Context(), func(tx tocsin.ReadTx) error {
-		var err error
-		orgs, err = tx.Organisations()
-		return err
-	})
+	orgs, err := s.Service.Organisations(r.Context(), actor(r))
 	if err != nil {
 		return err
-	}
-	if orgs == nil {
-		orgs = []*tocsin.Organisation{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"organisations": orgs})
 	return nil

@@ -56,15 +56,7 @@ type ProviderView struct {
 }
 
 func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) error {
-	if a := actor(r); a.Role != tocsin.RoleAdmin && a.Role != tocsin.RoleRegulator {
-		return tocsin.Errorf(tocsin.CodeForbidden, "only an admin or a regulator may list providers")
-	}
-	var providers []*tocsin.Provider
-	err := s.Service.Store.View(r.Context(), func(tx tocsin.ReadTx) error {
-		var err error
-		providers, err = tx.Providers()
-		return err
-	})
+	providers, err := s.Service.Providers(r.Context(), actor(r))
 	if err != nil {
 		return err
 	}
@@ -169,5 +161,5 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request) error {
 		return tocsin.Errorf(tocsin.CodeValidation, "provider is required").With("field", "provider")
 	}
 	b, err := s.Service.Resend(r.Context(), actor(r), chi.URLParam(r, "id"), body.Provider)
-	return s.respond(w, b, err)
+	return s.respond(w, r, b, err)
 }

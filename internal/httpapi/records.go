@@ -34,11 +34,16 @@ var recordColumns = []string{
 	"department", "agency", "sender_code", "emergency_type", "emergency_event", "warning_level", "exercise",
 	"regions", "content", "provider", "provider_regions", "provider_status",
 	"recipients", "sent", "delivered", "failed", "detail", "provider_updated_at",
+	// Appended after the first columns, so scripts that read by position
+	// keep working: the internal title, the review and the closure.
+	"title", "headline", "review_decision", "reviewer", "reviewed_by", "reviewed_at",
+	"reason_code", "reason", "closure", "closure_by", "closure_reason", "references", "corrected_by",
 }
 
 // exportRecords streams the sending records Article 11 requires (send
 // times, sender codes, agency, content, regions, providers and their
-// receipts) for broadcasts whose send time falls in [from, to], as CSV or
+// receipts) and what a supervisor asks about them (title, review
+// decision, reviewer, reason code and reason, closure) for broadcasts whose send time falls in [from, to], as CSV or
 // JSON Lines, one page of the store at a time.
 //
 // The CSV is for spreadsheet programs as much as for scripts: every cell
@@ -102,7 +107,7 @@ func (s *Server) exportRecords(w http.ResponseWriter, r *http.Request) error {
 				continue
 			}
 			if format == "jsonl" {
-				if err := enc.Encode(s.view(b)); err != nil {
+				if err := enc.Encode(s.view(a, b)); err != nil {
 					return errClientGone
 				}
 				continue
@@ -137,16 +142,31 @@ func recordRows(b *tocsin.Broadcast) [][]string {
 		ts(b.ReleasedAt), ts(b.CompletedAt), b.Department, b.Agency, b.SenderCode, etype, event, level,
 		strconv.FormatBool(b.Exercise), strings.Join(b.Scope, " "), b.Content,
 	}
+	var decision, reviewer, reviewedBy, reviewedAt, reasonCode, reason string
+	if rv := b.Review; rv != nil {
+		decision, reviewer, reviewedBy, reviewedAt = string(rv.Decision), rv.Regulator, rv.By, rv.At.Format(time.RFC3339)
+		reasonCode, reason = string(rv.ReasonCode), rv.Reason
+	}
+	var closure, closureBy, closureReason string
+	if c := b.Closure; c != nil {
+		closure, closureBy, closureReason = string(c.Action), c.Org, c.Reason
+	}
+	tail := []string{
+		b.Title, b.Headline, decision, reviewer, reviewedBy, reviewedAt, reasonCode, reason,
+		closure, closureBy, closureReason, b.References, strings.Join(b.CorrectedBy, " "),
+	}
 	if len(b.Providers) == 0 {
-		return [][]string{neutralise(append(base, "", "", "", "", "", "", "", "", ""))}
+		row := append(base, "", "", "", "", "", "", "", "", "")
+		return [][]string{neutralise(append(row, tail...))}
 	}
 	rows := make([][]string, 0, len(b.Providers))
 	for _, p := range b.Providers {
 		updated := p.UpdatedAt
-		rows = append(rows, append(append([]string(nil), base...),
+		row := append(append([]string(nil), base...),
 			p.Provider, strings.Join(p.Regions, " "), string(p.Status),
 			strconv.Itoa(p.Recipients), strconv.Itoa(p.Sent), strconv.Itoa(p.Delivered), strconv.Itoa(p.Failed),
-			p.Detail, ts(&updated)))
+			p.Detail, ts(&updated))
+		rows = append(rows, append(row, tail...))
 	}
 	for _, row := range rows {
 		neutralise(row)

@@ -23,10 +23,17 @@ import (
 // MaxBodyBytes caps request bodies; a filing is at most a few kilobytes.
 const MaxBodyBytes = 1 << 20
 
-// TokenVerifier checks a bearer token and returns who presented it. Its
-// errors all mean 401.
+// TokenVerifier checks a bearer token's signature, audience and expiry
+// and returns the credential it presents (auth.Verifier); the service
+// then looks that up. Its errors all mean 401.
 type TokenVerifier interface {
-	Verify(token string) (tocsin.Actor, error)
+	VerifyToken(token string) (tocsin.Credential, error)
+}
+
+// TokenSigner signs the JWT of a service token the admin issues
+// (auth.Keys).
+type TokenSigner interface {
+	IssueKind(kind tocsin.CredentialKind, id string, a tocsin.Actor, now time.Time, ttl time.Duration) (string, error)
 }
 
 // Server holds the API's dependencies.
@@ -53,6 +60,12 @@ type Server struct {
 	// Tocsin (--public-url). Empty means the address the connection came
 	// in on; a request's Host header is never used.
 	PublicURL string
+	// Tokens signs the service tokens POST /tokens issues; nil disables
+	// issuing (listing and revoking still work).
+	Tokens TokenSigner
+	// Now is the real clock tokens are issued and expire by (the demo's
+	// service clock may be elsewhere); default time.Now.
+	Now func() time.Time
 }
 
 // RegionDirectory names regions for responses and pickers.
@@ -88,6 +101,8 @@ func (s *Server) Routes() chi.Router {
 		r.Mount("/providers", s.providerRoutes())
 		r.Mount("/calendars", s.calendarRoutes())
 		r.Mount("/records", s.recordRoutes())
+		r.Mount("/tokens", s.tokenRoutes())
+		r.Mount("/inbox", s.inboxRoutes())
 	})
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return tocsin.Errorf(tocsin.CodeNotFound, "no API route %s %s", r.Method, r.URL.Path)
@@ -279,26 +294,36 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate requires a valid bearer token and puts its actor in the
-// request context. An actor already there (from a web session) is kept.
+// authenticate requires a valid bearer token whose credential the store
+// still holds, and puts the actor it acts as in the request context: the
+// token names an organisation and a credential; role, level and
+// jurisdiction are the stored organisation's, read on every request (a
+// bbolt read transaction, a few microseconds: no cache to invalidate).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := ActorFrom(r.Context()); ok {
-			next.ServeHTTP(w, r)
-			return
-		}
 		token, ok := bearerToken(r.Header.Get("Authorization"))
 		if !ok {
 			s.writeError(w, r, tocsin.Errorf(tocsin.CodeUnauthorized, "an Authorization: Bearer <JWT> header is required"))
 			return
 		}
-		a, err := s.Verifier.Verify(token)
+		a, err := s.tokenActor(r.Context(), token)
 		if err != nil {
-			s.writeError(w, r, &tocsin.Error{Code: tocsin.CodeUnauthorized, Message: err.Error()})
+			s.writeError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithActor(r.Context(), a)))
 	})
+}
+
+// tokenActor verifies a bearer token and returns the actor its stored
+// credential and organisation make it; every failure is CodeUnauthorized
+// (or a store error).
+func (s *Server) tokenActor(ctx context.Context, token string) (tocsin.Actor, error) {
+	presented, err := s.Verifier.VerifyToken(token)
+	if err != nil {
+		return tocsin.Actor{}, &tocsin.Error{Code: tocsin.CodeUnauthorized, Message: err.Error()}
+	}
+	return s.Service.Authenticate(ctx, presented)
 }
 
 // bearerToken returns the token of an Authorization header using the

@@ -204,7 +204,7 @@ func TestRecordsCSVNeutralisesFormulas(t *testing.T) {
 	api := newTestAPI(t)
 	ctx := context.Background()
 	mem, _ := demo.Organisation("mem")
-	mem.Name = "@SUM(1+1)*cmd|' /C calc'!A0"
+	mem.NameZH = "@SUM(1+1)*cmd|' /C calc'!A0" // the agency messages carry
 	if err := api.Service.PutOrganisation(ctx, mem, nil); err != nil {
 		t.Fatal(err)
 	}

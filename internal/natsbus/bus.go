@@ -27,6 +27,12 @@ const (
 	// letter and the provider's progress is marked failed.
 	maxDeliver = 10
 	ackWait    = 30 * time.Second
+	// providerAckWait is how long a provider has to acknowledge a
+	// dispatch before it is delivered again. Providers acknowledge once
+	// they have confirmed receipt (milliseconds), not after sending; a
+	// delivery whose acknowledgement was lost (the provider or the server
+	// restarting in between) waits this long, so it is short.
+	providerAckWait = 10 * time.Second
 
 	// publishAckWait bounds the wait for each publish's acknowledgement; an
 	// unacknowledged publish is retried with the same Nats-Msg-Id.
@@ -57,6 +63,11 @@ type Bus struct {
 	js       jetstream.JetStream
 	log      *slog.Logger
 	replicas int
+
+	// Limits bound each provider's receipts (the stream's per-subject
+	// limit, the coordinator's rate); zero means DefaultProviderLimits.
+	// Set before EnsureStreams and the dispatcher's Start.
+	Limits ProviderLimits
 
 	mu        sync.Mutex
 	downSince time.Time // guarded by mu: when the connection went down, zero while up
@@ -116,6 +127,13 @@ func (b *Bus) setDown(down bool) {
 	}
 }
 
+func (b *Bus) limits() ProviderLimits {
+	if b.Limits == (ProviderLimits{}) {
+		return DefaultProviderLimits
+	}
+	return b.Limits
+}
+
 // DownSince is when the connection went down; zero while it is up.
 func (b *Bus) DownSince() time.Time {
 	b.mu.Lock()
@@ -166,7 +184,11 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 			Name: ReceiptStream, Subjects: []string{ReceiptPrefix + ">"},
 			Description: "Receipts from SMS providers",
 			Storage:     jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
-			MaxAge: streamMaxAge, Duplicates: dedupWindow, Replicas: b.replicas,
+			MaxAge: streamMaxAge, Duplicates: ReceiptDedupWindow, Replicas: b.replicas,
+			// Bounded per provider (its own subject) and in all; what a
+			// limit pushes out is the oldest, long applied.
+			MaxMsgSize: receiptMaxMsgSize, MaxMsgsPerSubject: b.limits().ReceiptBacklog,
+			MaxBytes: receiptStreamMaxBytes,
 		},
 	} {
 		if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
@@ -176,6 +198,11 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 	_, err := b.js.CreateOrUpdateConsumer(ctx, ReceiptStream, jetstream.ConsumerConfig{
 		Durable: ReceiptConsumer, Description: "The coordinator's receipt reader",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait, MaxDeliver: -1,
+		// Receipts over a provider's rate wait unacknowledged: no limit
+		// here, or one provider's waiting receipts would hold up all
+		// others' (its backlog is bounded by the stream's per-subject
+		// limit instead).
+		MaxAckPending: -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy, Replicas: b.replicas,
 	})
 	if err != nil {
@@ -214,7 +241,7 @@ func (b *Bus) EnsureProviderConsumer(ctx context.Context, provider string) error
 	_, err := b.js.CreateOrUpdateConsumer(ctx, DispatchStream, jetstream.ConsumerConfig{
 		Durable: provider, Description: "Dispatches for provider " + provider,
 		FilterSubject: DispatchSubject(provider),
-		AckPolicy:     jetstream.AckExplicitPolicy, AckWait: ackWait, MaxDeliver: maxDeliver,
+		AckPolicy:     jetstream.AckExplicitPolicy, AckWait: providerAckWait, MaxDeliver: maxDeliver,
 		DeliverPolicy: jetstream.DeliverAllPolicy, Replicas: b.replicas,
 	})
 	if err != nil {

@@ -5,8 +5,76 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/jwt/v2"
+
+	"github.com/tocsin-dev/tocsin/internal/tocsin"
+)
+
+// ProviderLimits bound what one provider can make the coordinator store
+// and do, whatever it sends.
+//
+//   - MaxPayload, MaxConnections, MaxSubscriptions are nats-server's own
+//     limits on the provider's account, in its account JWT (and its
+//     user's):
+//     a bigger publish, one connection or subscription too many, is refused
+//     by the server before Tocsin sees it.
+//   - ReceiptBacklog is how many of a provider's receipts TOCSIN_RECEIPTS
+//     keeps (its per-subject limit): however fast a provider publishes, it
+//     holds at most ReceiptBacklog × the stream's maximum message size, and
+//     what it pushes out is its own oldest receipts, never another's.
+//   - ReceiptsPerSecond and ReceiptBurst are a token bucket the coordinator
+//     keeps for each provider: NATS has no message-rate limit for an
+//     account. Receipts beyond it wait in the stream (they are not dropped:
+//     an honest burst is slowed, not lost) and never hold up another
+//     provider's.
+type ProviderLimits struct {
+	MaxPayload        int
+	MaxConnections    int
+	MaxSubscriptions  int
+	ReceiptBacklog    int64
+	ReceiptsPerSecond float64
+	ReceiptBurst      int
+}
+
+func (l ProviderLimits) orDefault() ProviderLimits {
+	if l == (ProviderLimits{}) {
+		return DefaultProviderLimits
+	}
+	return l
+}
+
+// receiptHeaderRoom is what a receipt's NATS headers may add to its JSON
+// (a Nats-Msg-Id, a trace id): nats-server counts them in a message's size.
+const receiptHeaderRoom = 1 << 10
+
+// DefaultProviderLimits are generous for an honest provider: the
+// reference provider sends a handful of receipts per broadcast, so 200 a
+// second sustains dozens of broadcasts a second for each provider, and a
+// burst of 2,000 covers a national emergency's first minutes; 32
+// connections per provider allow a cluster of sending gateways.
+var DefaultProviderLimits = ProviderLimits{
+	MaxPayload:        tocsin.MaxReceiptBytes + receiptHeaderRoom,
+	MaxConnections:    32,
+	MaxSubscriptions:  1000,
+	ReceiptBacklog:    10_000,
+	ReceiptsPerSecond: 200,
+	ReceiptBurst:      2000,
+}
+
+// Receipt stream limits. ReceiptDedupWindow is the smallest window
+// nats-server accepts (it cannot be switched off on a stream of its own
+// subjects): deduplication by Nats-Msg-Id is stream-wide, across every
+// provider's subject, and a provider chooses its ids, so a window of any
+// length let one provider make the stream drop another's receipts by
+// sending their ids first. Applying a receipt twice does nothing (see
+// tocsin.Service.ApplyReceipts), so a provider's retried publish needs no
+// deduplication. receiptStreamMaxBytes is the stream's backstop on disk.
+const (
+	ReceiptDedupWindow    = 100 * time.Millisecond
+	receiptMaxMsgSize     = tocsin.MaxReceiptBytes + receiptHeaderRoom
+	receiptStreamMaxBytes = 512 << 20
 )
 
 // ServerConfig describes the NATS server Tocsin needs. The embedded server

@@ -69,13 +69,17 @@ func newCoordinator(t *testing.T, providers ...tocsin.Provider) *coordinator {
 	return c
 }
 
-// startDispatcher runs a Dispatcher wired as the coordinator wires it. The
+// startDispatcher runs a Dispatcher wired as the coordinator wires it,
+// after configure (its hooks, say) has had it. The
 // returned function stops it and waits until Run has returned; cleanup
 // calls it too.
-func (c *coordinator) startDispatcher(t *testing.T) (*natsbus.Dispatcher, func()) {
+func (c *coordinator) startDispatcher(t *testing.T, configure ...func(*natsbus.Dispatcher)) (*natsbus.Dispatcher, func()) {
 	t.Helper()
 	d := natsbus.NewDispatcher(c.bus, c.svc, c.log)
 	c.svc.Published = d.Kick
+	for _, f := range configure {
+		f(d)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()

@@ -65,6 +65,9 @@ type Hooks struct {
 	DuplicateAck func()
 	// DeadLetter is told when a provider's dispatch is given up.
 	DeadLetter func(provider string)
+	// ReceiptOverRate is told of each receipt sent back to wait because
+	// its provider is over its rate.
+	ReceiptOverRate func(provider string)
 }
 
 // Dispatcher moves work between the store and JetStream: it publishes the
@@ -77,9 +80,14 @@ type Dispatcher struct {
 	Log     *slog.Logger
 	Hooks   Hooks
 	// GiveUpAfter and ReconcileEvery tune the reconciliation of dead
-	// letters no advisory announced; zero means the defaults (6 minutes,
+	// letters no advisory announced; zero means the defaults (2m40s,
 	// every minute).
 	GiveUpAfter, ReconcileEvery time.Duration
+
+	// Used by the receipt loop alone.
+	limiter        *receiptLimiter
+	overRateLogged map[string]time.Time
+	refusedLogged  map[string]time.Time
 
 	kick     chan struct{}
 	dequeues sync.WaitGroup // Dequeues not committed yet
@@ -657,22 +665,42 @@ func consumeBatches(ctx context.Context, cons jetstream.Consumer, max int, apply
 	}
 }
 
+// applyReceipts applies one batch. Each provider's receipts pass its rate
+// limit first (those over it are sent back to wait for their slot); what
+// cannot be read as a receipt, too large or not JSON, goes to the domain
+// as refused, so it is audited like any other refusal.
 func (d *Dispatcher) applyReceipts(ctx context.Context, msgs []jetstream.Msg) {
 	receipts := make([]tocsin.ProviderReceipt, 0, len(msgs))
 	taken := make([]jetstream.Msg, 0, len(msgs))
 	var oldest time.Time
+	now := time.Now()
+	if d.limiter == nil {
+		d.limiter = newReceiptLimiter(d.Bus.limits())
+	}
+	d.limiter.forget(now)
 	for _, msg := range msgs {
 		provider := strings.TrimPrefix(msg.Subject(), ReceiptPrefix)
-		var r tocsin.Receipt
-		if err := json.Unmarshal(msg.Data(), &r); err != nil {
-			d.Log.Warn("malformed receipt dropped", slog.String("provider", provider), slog.Any("error", err))
+		meta, err := msg.Metadata()
+		if err != nil {
+			d.Log.Warn("receipt without JetStream metadata dropped", slog.String("provider", provider), slog.Any("error", err))
 			_ = msg.Term()
 			continue
 		}
-		if meta, err := msg.Metadata(); err == nil && (oldest.IsZero() || meta.Timestamp.Before(oldest)) {
+		if wait, ok := d.limiter.take(provider, meta.Sequence.Stream, now); !ok {
+			d.overRate(provider, now)
+			_ = msg.NakWithDelay(wait)
+			continue
+		}
+		pr := tocsin.ProviderReceipt{Provider: provider}
+		if n := len(msg.Data()); n > tocsin.MaxReceiptBytes {
+			pr.Refused = tocsin.Errorf(tocsin.CodeValidation, "a receipt of %d bytes; at most %d are taken", n, tocsin.MaxReceiptBytes)
+		} else if err := json.Unmarshal(msg.Data(), &pr.Receipt); err != nil {
+			pr.Refused = tocsin.Errorf(tocsin.CodeValidation, "not a receipt: %v", err)
+		}
+		if oldest.IsZero() || meta.Timestamp.Before(oldest) {
 			oldest = meta.Timestamp
 		}
-		receipts = append(receipts, tocsin.ProviderReceipt{Provider: provider, Receipt: r})
+		receipts = append(receipts, pr)
 		taken = append(taken, msg)
 	}
 	if len(receipts) == 0 {
@@ -693,11 +721,21 @@ func (d *Dispatcher) applyReceipts(ctx context.Context, msgs []jetstream.Msg) {
 	d.mu.Lock()
 	d.receiptsHead = time.Time{}
 	d.mu.Unlock()
-	now := time.Now()
+	now = time.Now()
 	for i, a := range applied {
 		pr := receipts[i]
 		if a.Err != nil {
-			d.Log.Warn("receipt refused", slog.String("provider", pr.Provider), slog.String("broadcast", pr.Receipt.BroadcastID), slog.Any("error", a.Err))
+			// Audited in the domain; logged at warning level once a
+			// minute per provider, so that a flood does not flood the log.
+			level := slog.LevelDebug
+			if now.Sub(d.refusedLogged[pr.Provider]) >= time.Minute {
+				if d.refusedLogged == nil {
+					d.refusedLogged = map[string]time.Time{}
+				}
+				d.refusedLogged[pr.Provider], level = now, slog.LevelWarn
+			}
+			d.Log.Log(ctx, level, "receipt refused", slog.String("provider", pr.Provider),
+				slog.String("broadcast", pr.Receipt.BroadcastID), slog.Any("error", a.Err))
 			_ = taken[i].Term()
 			continue
 		}
@@ -783,7 +821,7 @@ func (d *Dispatcher) markUndeliverable(ctx context.Context, provider, broadcast,
 // consumer has nothing left to deliver, will never be received.
 const (
 	reconcileEvery = time.Minute
-	givenUpAfter   = maxDeliver*ackWait + time.Minute
+	givenUpAfter   = maxDeliver*providerAckWait + time.Minute
 )
 
 // reconcileLoop checks, at start and then every minute, for dispatches
@@ -832,6 +870,23 @@ func (d *Dispatcher) reconcile(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// overRate logs, at most once a minute per provider, that a provider's
+// receipts are over its rate and are being slowed.
+func (d *Dispatcher) overRate(provider string, now time.Time) {
+	if d.Hooks.ReceiptOverRate != nil {
+		d.Hooks.ReceiptOverRate(provider)
+	}
+	if now.Sub(d.overRateLogged[provider]) < time.Minute {
+		return
+	}
+	if d.overRateLogged == nil {
+		d.overRateLogged = map[string]time.Time{}
+	}
+	d.overRateLogged[provider] = now
+	d.Log.Warn("provider's receipts are over its rate; they wait for their turn", slog.String("provider", provider),
+		slog.Float64("per_second", d.limiter.rate()), slog.Duration("longest_wait", maxReceiptWait))
 }
 
 func (d *Dispatcher) seen(provider string, t time.Time) {

@@ -127,9 +127,10 @@ func TestDispatchEndToEnd(t *testing.T) {
 	if keys := slices.Sorted(maps.Keys(fields)); !slices.Equal(keys, wantKeys) {
 		t.Errorf("dispatch fields %v, want %v\n%s", keys, wantKeys, m.Data())
 	}
+	// The agency is the official Chinese name, never the English one.
 	for k, want := range map[string]any{
 		"broadcast_id": b.ID, "type": "broadcast", "sender_code": "12379440",
-		"agency": "Guangdong Meteorological Service", "content": b.Content,
+		"agency": "广东省气象局", "content": b.Content,
 		"exercise": false, "charge": "free",
 	} {
 		if fields[k] != want {

@@ -143,17 +143,6 @@ func (k *Keys) CoordinatorAccountJWT() (string, error) {
 	return encode(ac.Encode(k.Operator))
 }
 
-// Limits of every provider account, in its JWT. A provider publishes
-// receipts and pull requests, all small: a receipt larger than
-// ProviderMaxPayload is refused by the server before it costs anything.
-// Dispatches reach a provider from the coordinator's account, so its
-// payload limit does not bound them.
-const (
-	ProviderMaxPayload     = 8 << 10
-	ProviderMaxConnections = 16
-	ProviderMaxSubs        = 256
-)
-
 // ProviderAccount is what the store keeps of a provider's NATS identity,
 // enough to sign its account JWT again.
 type ProviderAccount struct {
@@ -164,15 +153,19 @@ type ProviderAccount struct {
 
 // ProviderAccountJWT signs a provider's account JWT with the operator:
 // exactly the imports of providerSubjects, each with its activation
-// token, no exports, no JetStream of its own, small limits, and the
-// revoked users.
-func (k *Keys) ProviderAccountJWT(p ProviderAccount) (string, error) {
+// token, no exports, no JetStream of its own, lim's payload, connection
+// and subscription limits, and the revoked users. A provider publishes
+// receipts and pull requests, all small: a larger publish is refused by
+// the server before it costs anything. Dispatches reach a provider from
+// the coordinator's account, so its payload limit does not bound them.
+func (k *Keys) ProviderAccountJWT(p ProviderAccount, lim ProviderLimits) (string, error) {
+	lim = lim.orDefault()
 	ac := jwt.NewAccountClaims(p.Account)
 	ac.Name = ProviderAccountName(p.ID)
 	ac.SigningKeys.Add(publicKey(k.ProviderSigner))
-	ac.Limits.NatsLimits = jwt.NatsLimits{Subs: ProviderMaxSubs, Data: jwt.NoLimit, Payload: ProviderMaxPayload}
+	ac.Limits.NatsLimits = jwt.NatsLimits{Subs: int64(lim.MaxSubscriptions), Data: jwt.NoLimit, Payload: int64(lim.MaxPayload)}
 	ac.Limits.AccountLimits = jwt.AccountLimits{Imports: int64(len(providerSubjects(p.ID))), Exports: 0,
-		WildcardExports: false, DisallowBearer: true, Conn: ProviderMaxConnections, LeafNodeConn: 0}
+		WildcardExports: false, DisallowBearer: true, Conn: int64(lim.MaxConnections), LeafNodeConn: 0}
 	coordinator := k.CoordinatorAccountKey()
 	for _, subject := range providerSubjects(p.ID) {
 		act := jwt.NewActivationClaims(p.Account)
@@ -200,13 +193,14 @@ type UserCreds struct {
 
 // ProviderUser issues a new user of a provider's account, signed by the
 // provider signing key: it may publish only what its account imports and
-// subscribe only to its inboxes.
-func (k *Keys) ProviderUser(p ProviderAccount) (UserCreds, error) {
+// subscribe only to its inboxes, within lim.
+func (k *Keys) ProviderUser(p ProviderAccount, lim ProviderLimits) (UserCreds, error) {
+	lim = lim.orDefault()
 	perms := jwt.Permissions{
 		Pub: jwt.Permission{Allow: providerSubjects(p.ID)},
 		Sub: jwt.Permission{Allow: jwt.StringList{"_INBOX.>"}},
 	}
-	limits := jwt.NatsLimits{Subs: ProviderMaxSubs, Data: jwt.NoLimit, Payload: ProviderMaxPayload}
+	limits := jwt.NatsLimits{Subs: int64(lim.MaxSubscriptions), Data: jwt.NoLimit, Payload: int64(lim.MaxPayload)}
 	return k.user(k.ProviderSigner, p.Account, p.ID, perms, limits)
 }
 

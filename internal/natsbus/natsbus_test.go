@@ -45,7 +45,7 @@ func (n *testNATS) addProvider(t *testing.T, id string) {
 	}
 	n.accounts[id] = key
 	acct := natsbus.ProviderAccount{ID: id, Account: key}
-	u, err := n.keys.ProviderUser(acct)
+	u, err := n.keys.ProviderUser(acct, natsbus.ProviderLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func (n *testNATS) addProvider(t *testing.T, id string) {
 
 func (n *testNATS) pushAccount(t *testing.T, acct natsbus.ProviderAccount) {
 	t.Helper()
-	token, err := n.keys.ProviderAccountJWT(acct)
+	token, err := n.keys.ProviderAccountJWT(acct, natsbus.ProviderLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}

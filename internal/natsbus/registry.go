@@ -29,11 +29,11 @@ type Credentials struct {
 	DispatchSubject string         `json:"dispatch_subject"`
 	ReceiptSubject  string         `json:"receipt_subject"`
 	ReceiptStream   string         `json:"receipt_stream"`
-	Limits          ProviderLimits `json:"limits"`
+	Limits          LimitsView     `json:"limits"`
 }
 
-// ProviderLimits are the limits in every provider account's JWT.
-type ProviderLimits struct {
+// LimitsView shows a provider the NATS limits in its account JWT.
+type LimitsView struct {
 	MaxPayload       int `json:"max_payload"`
 	MaxConnections   int `json:"max_connections"`
 	MaxSubscriptions int `json:"max_subscriptions"`
@@ -60,7 +60,8 @@ func (r *Registry) credentials(p *tocsin.Provider, u UserCreds) Credentials {
 		Provider: p.ID, URL: r.URL, User: p.ID, UserKey: u.Key, Account: p.NATSAccount,
 		AccountName: ProviderAccountName(p.ID), Creds: u.Text, Stream: DispatchStream, Consumer: p.ID,
 		DispatchSubject: DispatchSubject(p.ID), ReceiptSubject: ReceiptSubject(p.ID), ReceiptStream: ReceiptStream,
-		Limits: ProviderLimits{MaxPayload: ProviderMaxPayload, MaxConnections: ProviderMaxConnections, MaxSubscriptions: ProviderMaxSubs},
+		Limits: LimitsView{MaxPayload: r.Bus.limits().MaxPayload, MaxConnections: r.Bus.limits().MaxConnections,
+			MaxSubscriptions: r.Bus.limits().MaxSubscriptions},
 	}
 }
 
@@ -105,7 +106,7 @@ func (r *Registry) reissue(ctx context.Context, p *tocsin.Provider) (UserCreds, 
 	if p.NATSUserKey != "" {
 		acct.Revoked[p.NATSUserKey] = time.Now().Unix()
 	}
-	u, err := r.Keys.ProviderUser(acct)
+	u, err := r.Keys.ProviderUser(acct, r.Bus.limits())
 	if err != nil {
 		return UserCreds{}, err
 	}
@@ -118,7 +119,7 @@ func (r *Registry) reissue(ctx context.Context, p *tocsin.Provider) (UserCreds, 
 
 // pushAccount signs acct's JWT, pushes it and sets it on p.
 func (r *Registry) pushAccount(ctx context.Context, p *tocsin.Provider, acct ProviderAccount) error {
-	token, err := r.Keys.ProviderAccountJWT(acct)
+	token, err := r.Keys.ProviderAccountJWT(acct, r.Bus.limits())
 	if err != nil {
 		return err
 	}

@@ -182,3 +182,38 @@ func Provider(id string) tocsin.Provider {
 	}
 	panic("testkit: no provider " + id + " in the demo directory")
 }
+
+// Operator is the actor the coordinator's own tooling acts as (the demo's
+// token issuer): the stored admin organisation.
+var Operator = tocsin.Actor{Subject: "testkit", Role: tocsin.RoleAdmin, Org: tocsin.OperatorOrg,
+	Level: tocsin.LevelNational, Jurisdiction: tocsin.National}
+
+// MustToken issues a stored service token for org through svc, as the
+// operator, and signs it with keys; ttl 0 is an hour. The organisation must
+// be stored (MustSeed). The JWT claims the organisation's stored role,
+// level and jurisdiction, though the server reads them from the store.
+func MustToken(tb testing.TB, svc *tocsin.Service, keys *auth.Keys, org string, ttl time.Duration) string {
+	tb.Helper()
+	tok, _ := MustTokenID(tb, svc, keys, org, ttl)
+	return tok
+}
+
+// MustTokenID is MustToken that also returns the token's credential id.
+func MustTokenID(tb testing.TB, svc *tocsin.Service, keys *auth.Keys, org string, ttl time.Duration) (string, string) {
+	tb.Helper()
+	if ttl == 0 {
+		ttl = time.Hour
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	now := time.Now()
+	c, o, err := svc.IssueToken(ctx, Operator, tocsin.TokenRequest{Org: org, TTL: ttl, Now: now})
+	if err != nil {
+		tb.Fatalf("issue a token for %s: %v", org, err)
+	}
+	tok, err := keys.IssueKind(tocsin.CredentialService, c.ID, demo.Actor(*o), now, ttl)
+	if err != nil {
+		tb.Fatalf("sign a token for %s: %v", org, err)
+	}
+	return tok, c.ID
+}

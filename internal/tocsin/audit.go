@@ -51,8 +51,9 @@ func SourceFrom(ctx context.Context) string {
 }
 
 // auditHistory appends an audit entry for every history event b gained
-// since it had from events. Call it after PutBroadcast, so the entries
-// carry the hash of the record as written.
+// since it had from events, and tells b's department what it has not yet
+// been told (inbox.go). Call it after PutBroadcast, so the entries carry
+// the hash of the record as written.
 func auditHistory(ctx context.Context, tx Tx, b *Broadcast, from int) error {
 	for _, e := range b.History[from:] {
 		err := tx.Audit(AuditEntry{
@@ -63,7 +64,8 @@ func auditHistory(ctx context.Context, tx Tx, b *Broadcast, from int) error {
 			return err
 		}
 	}
-	return nil
+	_, err := notifyDepartment(tx, b, lastChange(b))
+	return err
 }
 
 // Timeline returns the audit entries about one broadcast, oldest first,

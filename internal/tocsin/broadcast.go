@@ -2,6 +2,7 @@ package tocsin
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -16,12 +17,15 @@ const (
 	StatusCancelled     Status = "cancelled"
 	StatusDispatching   Status = "dispatching"
 	StatusCompleted     Status = "completed"
+	// StatusExpired is a broadcast whose send window (send_until) closed
+	// before it finished: providers still sending were told to stop.
+	StatusExpired Status = "expired"
 )
 
 // Statuses lists every status, in lifecycle order.
 var Statuses = []Status{
 	StatusPendingReview, StatusApproved, StatusDispatching, StatusCompleted,
-	StatusRejected, StatusWithdrawn, StatusCancelled,
+	StatusRejected, StatusWithdrawn, StatusCancelled, StatusExpired,
 }
 
 // Valid reports whether s is a known status.
@@ -30,7 +34,7 @@ func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
 // Final reports whether no transition leaves s.
 func (s Status) Final() bool {
 	switch s {
-	case StatusRejected, StatusWithdrawn, StatusCancelled, StatusCompleted:
+	case StatusRejected, StatusWithdrawn, StatusCancelled, StatusCompleted, StatusExpired:
 		return true
 	}
 	return false
@@ -114,15 +118,54 @@ type Closure struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
-// Event is one entry of a broadcast's history.
+// Event is one entry of a broadcast's history. Action is its kind and
+// Params its parameters (see the Param* keys), which user interfaces
+// translate; Note is the same in English words, for the audit trail and
+// for readers of records written before events had parameters.
 type Event struct {
-	At     time.Time `json:"at"`
-	Action string    `json:"action"`
-	Org    string    `json:"org,omitempty"`
-	By     string    `json:"by,omitempty"`
-	From   Status    `json:"from,omitempty"`
-	To     Status    `json:"to,omitempty"`
-	Note   string    `json:"note,omitempty"`
+	At     time.Time      `json:"at"`
+	Action string         `json:"action"`
+	Org    string         `json:"org,omitempty"`
+	By     string         `json:"by,omitempty"`
+	From   Status         `json:"from,omitempty"`
+	To     Status         `json:"to,omitempty"`
+	Note   string         `json:"note,omitempty"`
+	Params map[string]any `json:"params,omitempty"`
+}
+
+// Keys of Event.Params.
+const (
+	ParamProviders  = "providers"   // released: how many providers got a dispatch
+	ParamDelivered  = "delivered"   // completed
+	ParamFailed     = "failed"      // completed
+	ParamNoProvider = "no_provider" // completed: no registered provider covers the scope
+	ParamProvider   = "provider"    // late, resent, dispatch_failed: the provider id
+	ParamWithin     = "within"      // late: the deadline, as a Go duration ("30s")
+	ParamReasonCode = "reason_code" // rejected
+	ParamReason     = "reason"      // rejected, withdrawn, cancelled, dispatch_failed: as typed or reported
+	ParamVerdict    = "verdict"     // post_hoc_reviewed
+	ParamDue        = "due"         // post_hoc_due_set: YYYY-MM-DD
+	ParamStopped    = "stopped"     // expired, cancelled: how many providers were sent a stop
+	ParamCorrection = "correction"  // correction_filed, superseded: the correction's id
+	ParamVersion    = "version"     // post_hoc_filed, post_hoc_amended: 1 for the first report
+)
+
+// String returns the string parameter key, "" if it is absent.
+func (e Event) String(key string) string {
+	s, _ := e.Params[key].(string)
+	return s
+}
+
+// Int returns the number parameter key and whether it is present. A
+// parameter read back from JSON is a float64, one just recorded an int.
+func (e Event) Int(key string) (int, bool) {
+	switch v := e.Params[key].(type) {
+	case int:
+		return v, true
+	case float64:
+		return int(v), true
+	}
+	return 0, false
 }
 
 // Broadcast is a public-welfare message a department filed: what to send,
@@ -131,7 +174,12 @@ type Broadcast struct {
 	ID     string `json:"id"`
 	Status Status `json:"status"`
 
-	Title     string     `json:"title"`
+	// Title is the department's internal name for the filing; it never
+	// appears in a public document (CAP, Atom, public pages).
+	Title string `json:"title"`
+	// Headline is the public headline, if the department wrote one; see
+	// PublicHeadline.
+	Headline  string     `json:"headline,omitempty"`
 	Content   string     `json:"content"`
 	Scope     []string   `json:"scope"`
 	SendAt    time.Time  `json:"send_at"`
@@ -147,6 +195,13 @@ type Broadcast struct {
 	FiledAt    time.Time `json:"filed_at"`
 	// References is the broadcast this one corrects, if it is an update.
 	References string `json:"references,omitempty"`
+	// CorrectedBy lists the corrections filed of this broadcast, oldest
+	// first.
+	CorrectedBy []string `json:"corrected_by,omitempty"`
+	// HeldBy is the correction whose filing held this approved broadcast
+	// back: it is not released while held, so its uncorrected text never
+	// goes out, and it is withdrawn when a correction of it is approved.
+	HeldBy string `json:"held_by,omitempty"`
 	// EarliestSendDate is the first permitted send date (YYYY-MM-DD) at
 	// filing time; empty for emergencies, which do not wait.
 	EarliestSendDate string `json:"earliest_send_date,omitempty"`
@@ -165,12 +220,79 @@ type Broadcast struct {
 func (b *Broadcast) IsEmergency() bool { return b.Emergency != nil }
 
 // record appends a history entry for a transition made by a (or by the
-// system when a is the zero Actor).
-func (b *Broadcast) record(now time.Time, a Actor, action string, from Status, note string) {
+// system when a is the zero Actor), with its parameters, if any.
+func (b *Broadcast) record(now time.Time, a Actor, action string, from Status, note string, params map[string]any) {
 	b.History = append(b.History, Event{
 		At: now, Action: action, Org: a.Org, By: a.Subject,
-		From: from, To: b.Status, Note: note,
+		From: from, To: b.Status, Note: note, Params: params,
 	})
+}
+
+// Scheduled reports whether b waits for the scheduler to release it at its
+// send time: approved, and not held back by a correction.
+func (b *Broadcast) Scheduled() bool { return b.Status == StatusApproved && b.HeldBy == "" }
+
+// Public reports whether b went out to the public, so that anyone may read
+// its public documents (CAP, Atom) without a token: released, not an
+// exercise, and dispatching, completed, expired, or cancelled after
+// release (whose CAP Cancel repeats nothing of the stopped message).
+func (b *Broadcast) Public() bool {
+	if b == nil || b.Exercise || b.ReleasedAt == nil {
+		return false
+	}
+	switch b.Status {
+	case StatusDispatching, StatusCompleted, StatusCancelled, StatusExpired:
+		return true
+	}
+	return false
+}
+
+// MaxDerivedHeadline bounds a headline derived from the content.
+const MaxDerivedHeadline = 40
+
+// PublicHeadline is the headline public documents carry: the Headline the
+// department wrote, or else the content's first sentence, cut at
+// MaxDerivedHeadline characters. Never the Title, which is internal.
+func (b *Broadcast) PublicHeadline() string {
+	if h := strings.TrimSpace(b.Headline); h != "" {
+		return h
+	}
+	return DeriveHeadline(b.Content)
+}
+
+// DeriveHeadline returns the first sentence of content (up to and with
+// its closing 。！？!? or a full stop followed by a space, or the first
+// line), cut to MaxDerivedHeadline characters with an ellipsis.
+func DeriveHeadline(content string) string {
+	text := strings.TrimSpace(content)
+	if i := strings.IndexAny(text, "\r\n"); i >= 0 {
+		text = strings.TrimSpace(text[:i])
+	}
+	// A bracketed sender signature (【广东省气象局】) opens many Chinese
+	// SMS; it is not the news.
+	if strings.HasPrefix(text, "【") {
+		if _, rest, ok := strings.Cut(text, "】"); ok && strings.TrimSpace(rest) != "" {
+			text = strings.TrimSpace(rest)
+		}
+	}
+	runes := []rune(text)
+	for i, r := range runes {
+		end := false
+		switch r {
+		case '。', '！', '？', '!', '?':
+			end = true
+		case '.':
+			end = i+1 == len(runes) || runes[i+1] == ' '
+		}
+		if end {
+			runes = runes[:i+1]
+			break
+		}
+	}
+	if len(runes) > MaxDerivedHeadline {
+		return strings.TrimSpace(string(runes[:MaxDerivedHeadline-1])) + "…"
+	}
+	return string(runes)
 }
 
 // Provinces returns the distinct provinces b's scope touches, in scope order.

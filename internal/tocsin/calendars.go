@@ -113,21 +113,11 @@ func (s *Service) FillPendingDueDates(ctx context.Context) (int, error) {
 	var ids []string
 	emergency := true
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		cursor := ""
-		for {
-			page, err := tx.Broadcasts(Query{Emergency: &emergency, Limit: MaxPageSize, Cursor: cursor})
-			if err != nil {
-				return err
+		return scanBroadcasts(tx, Query{Emergency: &emergency}, func(b *Broadcast) {
+			if b.PostHoc != nil && b.PostHoc.DuePending && b.ReleasedAt != nil {
+				ids = append(ids, b.ID)
 			}
-			for _, b := range page.Broadcasts {
-				if b.PostHoc != nil && b.PostHoc.DuePending && b.ReleasedAt != nil {
-					ids = append(ids, b.ID)
-				}
-			}
-			if cursor = page.NextCursor; cursor == "" {
-				return nil
-			}
-		}
+		})
 	})
 	if err != nil {
 		return 0, err
@@ -144,7 +134,7 @@ func (s *Service) FillPendingDueDates(ctx context.Context) (int, error) {
 				return nil // still missing
 			}
 			p.DueDate, p.DuePending = due.Format(DateLayout), false
-			b.record(now, Actor{}, "post_hoc_due_set", b.Status, "due "+p.DueDate)
+			b.record(now, Actor{}, "post_hoc_due_set", b.Status, "due "+p.DueDate, map[string]any{ParamDue: p.DueDate})
 			return nil
 		})
 		if err != nil {

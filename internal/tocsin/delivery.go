@@ -3,6 +3,7 @@ package tocsin
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -12,14 +13,37 @@ import (
 // Receipt is what a provider reports about one broadcast.
 type Receipt = wire.Receipt
 
-// MaxDetailChars bounds a receipt's detail text.
-const MaxDetailChars = 1000
+// Bounds on what a receipt may say. A receipt is a few hundred bytes of
+// JSON; MaxReceiptBytes leaves room for a long detail in Chinese and is
+// what the coordinator takes (the stream's own limit adds the headers).
+// No public-welfare broadcast reaches more phones than China has, so a
+// count above MaxReceiptCount is a provider's bug or an attack; bounding
+// each count also keeps every sum of them far from overflowing.
+const (
+	MaxDetailChars  = 1000
+	MaxReceiptBytes = 4 << 10
+	MaxReceiptCount = 2_000_000_000
+)
+
+// ProgressRecordEvery is how often a provider's progress within one status
+// (a stream of "sending" receipts with growing counts) is written to the
+// broadcast: the receipts between are superseded by the next, and are
+// acknowledged without a write. Each write of a broadcast has its audit
+// entry, whose hash of the record is what makes the record's tampering
+// evident (tocsin audit verify), so this is also what bounds the entries:
+// every change of status, and a progress entry at most this often per
+// provider, however many receipts it sends.
+const ProgressRecordEvery = 2 * time.Second
 
 // ProviderReceipt is a receipt and the provider it came from, as the
 // receipts stream delivers them.
 type ProviderReceipt struct {
 	Provider string
 	Receipt  Receipt
+	// Refused, when set by the adapter, is why the message could not be
+	// read as a receipt at all (too large, not JSON): it is refused and
+	// audited like any other refusal.
+	Refused error
 }
 
 // Applied is what one receipt did: the error that refused it, and the
@@ -48,27 +72,56 @@ func (s *Service) ApplyReceipt(ctx context.Context, provider string, r Receipt) 
 // emergencies late that were not. A receipt the rules refuse is answered
 // in its Applied and changes nothing; the others still apply. The error
 // is the transaction's: when it is set, nothing was recorded.
+//
+// Applying a receipt twice is the same as applying it once: status and
+// counts only move forward. That is what lets the receipts stream keep
+// no meaningful duplicate window (a provider's message ids are its own
+// to choose, and a window shared by all providers let one drop another's
+// receipts by sending its ids first).
+//
+// Every change of a provider's status goes into the audit trail; progress
+// within a status, at most every ProgressRecordEvery. A refused receipt
+// is audited as receipt_refused, at most once per provider every
+// RefusedReceiptAuditEvery, the entry counting the others.
 func (s *Service) ApplyReceipts(ctx context.Context, receipts []ProviderReceipt) ([]Applied, error) {
 	applied := make([]Applied, len(receipts))
 	for i := range receipts {
-		applied[i].Err = checkReceipt(&receipts[i].Receipt)
+		applied[i].Err = checkReceipt(&receipts[i])
 	}
+	var refusals map[string]*refusal
+	var at time.Time // the transaction's clock, for the refusal log
 	err := s.Store.Update(ctx, func(tx Tx) error {
 		now := s.now()
+		at = now
 		changed := map[string]*Broadcast{} // read once, written once
 		events := map[string]int{}         // history length as read
 		var order []string
 		var audits []AuditEntry // after the writes, so each carries its record's hash
+		refusals = map[string]*refusal{}
+		refuse := func(pr ProviderReceipt, err error, target string) {
+			r := refusals[pr.Provider]
+			if r == nil {
+				r = &refusal{}
+				refusals[pr.Provider] = r
+			}
+			r.count++
+			if r.count == 1 {
+				r.first = fmt.Sprintf("receipt for %q refused: %s", truncate(pr.Receipt.BroadcastID, 64), ErrorMessage(err))
+				r.target = target
+			}
+		}
 		for i, pr := range receipts {
 			applied[i].FirstAfter = 0
-			if checkReceipt(&pr.Receipt) != nil {
+			if err := checkReceipt(&pr); err != nil {
+				refuse(pr, err, pr.Provider)
 				continue
 			}
 			b := changed[pr.Receipt.BroadcastID]
 			if b == nil {
 				var err error
 				if b, err = tx.Broadcast(pr.Receipt.BroadcastID); IsCode(err, CodeNotFound) {
-					applied[i].Err = err
+					applied[i].Err = Errorf(CodeNotFound, "broadcast %q does not exist", truncate(pr.Receipt.BroadcastID, 64))
+					refuse(pr, applied[i].Err, pr.Provider)
 					continue
 				} else if err != nil {
 					return err
@@ -79,6 +132,7 @@ func (s *Service) ApplyReceipts(ctx context.Context, receipts []ProviderReceipt)
 			first, audit, err := applyReceipt(tx, b, pr.Provider, pr.Receipt, now)
 			applied[i].Err = err
 			if IsCode(err, CodeNotFound) {
+				refuse(pr, err, b.ID)
 				continue
 			} else if err != nil {
 				return err
@@ -103,31 +157,50 @@ func (s *Service) ApplyReceipts(ctx context.Context, receipts []ProviderReceipt)
 				return err
 			}
 		}
-		return nil
+		return s.refusals.audit(tx, refusals, now)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.refusals.commit(refusals, at)
 	return applied, nil
 }
 
 // checkReceipt refuses a receipt no broadcast could take, and tidies its
 // detail.
-func checkReceipt(r *Receipt) error {
+func checkReceipt(pr *ProviderReceipt) error {
+	if pr.Refused != nil {
+		return pr.Refused
+	}
+	r := &pr.Receipt
 	switch DeliveryStatus(r.Status) {
 	case DeliveryReceived, DeliverySending, DeliveryDelivered, DeliveryFailed:
 	default:
-		return invalid("status", "receipt status %q is not one of received, sending, delivered, failed", r.Status)
+		return invalid("status", "receipt status %q is not one of received, sending, delivered, failed", truncate(r.Status, 32))
 	}
-	if r.Recipients < 0 || r.Sent < 0 || r.Delivered < 0 || r.Failed < 0 {
-		return invalid("counts", "receipt counts may not be negative")
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"recipients", r.Recipients}, {"sent", r.Sent}, {"delivered", r.Delivered}, {"failed", r.Failed}} {
+		if c.n < 0 || c.n > MaxReceiptCount {
+			return invalid(c.name, "receipt count %s is %d; counts are from 0 to %d", c.name, c.n, MaxReceiptCount)
+		}
+	}
+	// Each count is at most 2e9, so the sum cannot overflow.
+	if r.Delivered+r.Failed > r.Sent {
+		return invalid("counts", "receipt counts %d delivered + %d failed exceed the %d sent", r.Delivered, r.Failed, r.Sent)
+	}
+	if r.Sent > r.Recipients {
+		return invalid("counts", "receipt counts %d sent exceed the %d recipients", r.Sent, r.Recipients)
 	}
 	r.Detail = truncate(strings.TrimSpace(r.Detail), MaxDetailChars)
 	return nil
 }
 
 // applyReceipt moves provider's progress on b as r reports, and returns
-// the audit entry to write once b is.
+// the audit entry to write once b is. Every change of status is recorded
+// and audited; progress within a status at most every
+// ProgressRecordEvery.
 func applyReceipt(tx Tx, b *Broadcast, provider string, r Receipt, now time.Time) (firstAfter time.Duration, audit *AuditEntry, err error) {
 	p := b.progress(provider)
 	if p == nil {
@@ -140,6 +213,7 @@ func applyReceipt(tx Tx, b *Broadcast, provider string, r Receipt, now time.Time
 	if p.Status == DeliveryQueued {
 		firstAfter = max(now.Sub(p.QueuedAt), time.Nanosecond)
 	}
+	before := p.Status
 	switch {
 	case p.Status == DeliveryStopped:
 		// Keep the stop, but record what went out before it took hold.
@@ -148,13 +222,35 @@ func applyReceipt(tx Tx, b *Broadcast, provider string, r Receipt, now time.Time
 	default:
 		p.Status = status
 	}
-	p.Recipients, p.Sent, p.Delivered, p.Failed = r.Recipients, r.Sent, r.Delivered, r.Failed
-	p.Detail, p.UpdatedAt, p.Late = r.Detail, now, false
+	if p.Status == before && !status.Final() && now.Sub(p.UpdatedAt) < ProgressRecordEvery {
+		// Progress within a status, recorded a moment ago: the provider's
+		// next receipt carries newer counts (and its last, a final one,
+		// always applies).
+		return 0, nil, nil
+	}
+	// Counts never move back: a receipt behind the recorded ones (older,
+	// reordered, or a provider that lost count) leaves them as they are,
+	// though its status may still move the provider on. Counts are taken
+	// as a whole from one receipt, so they stay consistent. The detail
+	// comes with the counts, a new status, or a provider's last word (a
+	// final receipt: one that says why it stopped may trail a progress
+	// report it thought had failed to publish).
+	forward := r.Sent >= p.Sent && r.Delivered >= p.Delivered && r.Failed >= p.Failed
+	if forward {
+		p.Recipients, p.Sent, p.Delivered, p.Failed = r.Recipients, r.Sent, r.Delivered, r.Failed
+	}
+	switch {
+	case p.Status != before:
+		p.Detail = r.Detail
+	case r.Detail != "" && (forward || status.Final()):
+		p.Detail = r.Detail
+	}
+	p.UpdatedAt, p.Late = now, false
 	b.completeIfDone(now)
 	return firstAfter, &AuditEntry{
 		At: now, Action: AuditReceipt, Org: provider, By: "provider:" + provider, Target: b.ID,
-		After: string(p.Status),
-		Note:  fmt.Sprintf("%s: %d recipients, %d sent, %d delivered, %d failed", r.Status, r.Recipients, r.Sent, r.Delivered, r.Failed),
+		Before: string(before), After: string(p.Status),
+		Note: fmt.Sprintf("%s: %d recipients, %d sent, %d delivered, %d failed", r.Status, p.Recipients, p.Sent, p.Delivered, p.Failed),
 	}, nil
 }
 
@@ -201,17 +297,29 @@ func (b *Broadcast) completeIfDone(now time.Time) {
 	if b.Status != StatusDispatching {
 		return
 	}
-	delivered, failed := 0, 0
+	var delivered, failed int64
 	for _, p := range b.Providers {
 		if !p.Status.Final() {
 			return
 		}
-		delivered += p.Delivered
-		failed += p.Failed
+		delivered = addCount(delivered, p.Delivered)
+		failed = addCount(failed, p.Failed)
 	}
 	b.Status = StatusCompleted
 	b.CompletedAt = &now
-	b.record(now, Actor{}, "completed", StatusDispatching, fmt.Sprintf("%d delivered, %d failed", delivered, failed))
+	b.record(now, Actor{}, "completed", StatusDispatching, fmt.Sprintf("%d delivered, %d failed", delivered, failed),
+		map[string]any{ParamDelivered: delivered, ParamFailed: failed})
+}
+
+// addCount adds a provider's count to a total. Counts are bounded by
+// MaxReceiptCount now, but records written before that was checked may
+// hold anything: a total saturates rather than wraps negative.
+func addCount(total int64, n int) int64 {
+	n64 := min(max(int64(n), 0), MaxReceiptCount)
+	if total > math.MaxInt64-n64 {
+		return math.MaxInt64
+	}
+	return total + n64
 }
 
 // MarkUndeliverable records that a provider never acknowledged a dispatch
@@ -223,7 +331,8 @@ func (s *Service) MarkUndeliverable(ctx context.Context, provider, broadcastID, 
 			return nil
 		}
 		p.Status, p.Detail, p.UpdatedAt = DeliveryFailed, truncate(reason, MaxDetailChars), now
-		b.record(now, Actor{}, "dispatch_failed", b.Status, provider+": "+reason)
+		b.record(now, Actor{}, "dispatch_failed", b.Status, provider+": "+reason,
+			map[string]any{ParamProvider: provider, ParamReason: reason})
 		b.completeIfDone(now)
 		return nil
 	})
@@ -256,7 +365,7 @@ func (s *Service) Resend(ctx context.Context, a Actor, id, provider string) (*Br
 		if b.Status == StatusCompleted {
 			b.Status, b.CompletedAt = StatusDispatching, nil
 		}
-		b.record(now, a, "resent", b.Status, provider)
+		b.record(now, a, "resent", b.Status, provider, map[string]any{ParamProvider: provider})
 		return nil
 	})
 }
@@ -301,7 +410,8 @@ func (s *Service) FlagLate(ctx context.Context, deadline time.Duration) (int, er
 				p := &b.Providers[i]
 				if p.Status == DeliveryQueued && now.Sub(p.QueuedAt) > deadline && !p.Late {
 					p.Late = true
-					b.record(now, Actor{}, "late", b.Status, fmt.Sprintf("%s has not received it within %s", p.Provider, deadline))
+					b.record(now, Actor{}, "late", b.Status, fmt.Sprintf("%s has not received it within %s", p.Provider, deadline),
+						map[string]any{ParamProvider: p.Provider, ParamWithin: deadline.String()})
 				}
 			}
 			return nil
@@ -318,23 +428,13 @@ func (s *Service) FlagLate(ctx context.Context, deadline time.Duration) (int, er
 func (s *Service) QueuedBefore(ctx context.Context, t time.Time) (map[string][]string, error) {
 	out := map[string][]string{}
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		cursor := ""
-		for {
-			page, err := tx.Broadcasts(Query{Status: []Status{StatusDispatching}, Limit: MaxPageSize, Cursor: cursor})
-			if err != nil {
-				return err
-			}
-			for _, b := range page.Broadcasts {
-				for _, p := range b.Providers {
-					if p.Status == DeliveryQueued && p.QueuedAt.Before(t) {
-						out[p.Provider] = append(out[p.Provider], b.ID)
-					}
+		return scanBroadcasts(tx, Query{Status: []Status{StatusDispatching}}, func(b *Broadcast) {
+			for _, p := range b.Providers {
+				if p.Status == DeliveryQueued && p.QueuedAt.Before(t) {
+					out[p.Provider] = append(out[p.Provider], b.ID)
 				}
 			}
-			if cursor = page.NextCursor; cursor == "" {
-				return nil
-			}
-		}
+		})
 	})
 	return out, err
 }

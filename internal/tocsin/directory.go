@@ -104,11 +104,19 @@ func (s *Service) PutOrganisation(ctx context.Context, o Organisation, acct *Acc
 		return err
 	}
 	return s.Store.Update(ctx, func(tx Tx) error {
-		if old, err := tx.Organisation(o.ID); err == nil {
+		old, err := tx.Organisation(o.ID)
+		if err == nil {
 			o.CreatedAt = old.CreatedAt
 		}
 		if err := tx.PutOrganisation(&o); err != nil {
 			return err
+		}
+		// A new password or a change of authority ends every session and
+		// token issued before it.
+		if old != nil && (authorityChanged(old, &o) || passwordChanged(tx, acct)) {
+			if err := s.endCredentials(ctx, tx, o.ID, "organisation or password changed"); err != nil {
+				return err
+			}
 		}
 		note := fmt.Sprintf("%s %s %s %s", o.Role, o.Level, o.Jurisdiction, o.Name)
 		if acct != nil {

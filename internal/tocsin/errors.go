@@ -11,22 +11,23 @@ import (
 type Code string
 
 const (
-	CodeInvalid          Code = "invalid_request"        // malformed request
-	CodeUnauthorized     Code = "unauthorized"           // missing, bad or expired credentials
-	CodeForbidden        Code = "forbidden"              // role or jurisdiction does not allow it
-	CodeNotFound         Code = "not_found"              // no such resource
-	CodeConflict         Code = "conflict"               // not allowed in the resource's current status
-	CodeTooLarge         Code = "too_large"              // request body over the limit
-	CodeUnsupportedMedia Code = "unsupported_media_type" // body in a format we do not read
-	CodeValidation       Code = "validation_failed"      // a field breaks a rule
-	CodeTooLate          Code = "too_late"               // send time before the earliest permitted date
-	CodeUnknownRegion    Code = "unknown_region"         // scope names a code not in GB/T 2260
-	CodeReasonRequired   Code = "reason_required"        // a rejection or cancellation without a reason
-	CodeCalendarMissing  Code = "calendar_missing"       // no working-day calendar for a year we need
-	CodeIdempotencyReuse Code = "idempotency_key_reused" // same key, different filing
-	CodeRateLimited      Code = "rate_limited"           // too many attempts
-	CodeUnavailable      Code = "unavailable"            // a dependency is down; retry later
-	CodeInternal         Code = "internal"               // a bug or an I/O failure
+	CodeInvalid          Code = "invalid_request"         // malformed request
+	CodeUnauthorized     Code = "unauthorized"            // missing, bad or expired credentials
+	CodeForbidden        Code = "forbidden"               // role or jurisdiction does not allow it
+	CodeNotFound         Code = "not_found"               // no such resource
+	CodeConflict         Code = "conflict"                // not allowed in the resource's current status
+	CodeTooLarge         Code = "too_large"               // request body over the limit
+	CodeUnsupportedMedia Code = "unsupported_media_type"  // body in a format we do not read
+	CodeValidation       Code = "validation_failed"       // a field breaks a rule
+	CodeTooLate          Code = "too_late"                // send time before the earliest permitted date
+	CodeUnknownRegion    Code = "unknown_region"          // scope names a code not in GB/T 2260
+	CodeReasonRequired   Code = "reason_required"         // a rejection, withdrawal or cancellation without a reason
+	CodeNotImmediate     Code = "emergency_not_immediate" // an emergency asked to go out later: file an ordinary broadcast
+	CodeCalendarMissing  Code = "calendar_missing"        // no working-day calendar for a year we need
+	CodeIdempotencyReuse Code = "idempotency_key_reused"  // same key, different filing
+	CodeRateLimited      Code = "rate_limited"            // too many attempts
+	CodeUnavailable      Code = "unavailable"             // a dependency is down; retry later
+	CodeInternal         Code = "internal"                // a bug or an I/O failure
 )
 
 // Error is the error type of the domain. Op names the operation that failed

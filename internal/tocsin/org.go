@@ -5,14 +5,27 @@ import "time"
 // Organisation is a department, regulator, provider or the operator itself.
 // SenderCode is the number or code its messages carry (Article 10).
 type Organisation struct {
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	NameZH       string    `json:"name_zh,omitempty"`
-	Role         Role      `json:"role"`
-	Level        Level     `json:"level"`
-	Jurisdiction string    `json:"jurisdiction"`
-	SenderCode   string    `json:"sender_code,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	NameZH       string `json:"name_zh,omitempty"`
+	Role         Role   `json:"role"`
+	Level        Level  `json:"level"`
+	Jurisdiction string `json:"jurisdiction"`
+	SenderCode   string `json:"sender_code,omitempty"`
+	// Disabled organisations cannot sign in or use a token (401); their
+	// records and broadcasts stay.
+	Disabled  bool      `json:"disabled,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// AgencyName is the sending agency as messages carry it: the official
+// Chinese name, and the English name only for an organisation registered
+// without one. Providers, CAP, Atom and the records all read it.
+func (o *Organisation) AgencyName() string {
+	if o.NameZH != "" {
+		return o.NameZH
+	}
+	return o.Name
 }
 
 // Account is a person's web login; it acts as its organisation.

@@ -31,6 +31,10 @@ type ReadTx interface {
 	Organisation(id string) (*Organisation, error)
 	Organisations() ([]*Organisation, error)
 	Account(username string) (*Account, error)
+	// Credential returns a stored session or service token by id;
+	// Credentials those of one organisation, or of all with org "".
+	Credential(id string) (*Credential, error)
+	Credentials(org string) ([]*Credential, error)
 	Provider(id string) (*Provider, error)
 	Providers() ([]*Provider, error)
 
@@ -40,6 +44,8 @@ type ReadTx interface {
 	// Outbox returns up to limit messages waiting to be published, in order.
 	Outbox(limit int) ([]OutboxMessage, error)
 	OutboxLen() (int, error)
+
+	InboxReadTx
 }
 
 // Tx is a read-write transaction.
@@ -53,6 +59,9 @@ type Tx interface {
 	PutOrganisation(o *Organisation) error
 	PutAccount(a *Account) error
 	PutProvider(p *Provider) error
+	PutCredential(c *Credential) error
+	// DeleteCredential removes a credential; a missing one is no error.
+	DeleteCredential(id string) error
 	// Enqueue adds a message to the outbox, assigning its Seq.
 	Enqueue(m OutboxMessage) error
 	// Dequeue removes published messages from the outbox.
@@ -63,6 +72,8 @@ type Tx interface {
 	Audit(e AuditEntry) error
 	// DeleteBroadcast removes a broadcast and its index entries (purge).
 	DeleteBroadcast(id string) error
+
+	InboxTx
 }
 
 // Calendar answers working-day questions on the official PRC calendar.

@@ -151,12 +151,23 @@ type PostHoc struct {
 	DueDate string        `json:"due_date"`
 	// DuePending is set while the due date falls in a year whose calendar
 	// is not loaded: it is filled in when that year is loaded.
-	DuePending bool           `json:"due_date_pending,omitempty"`
-	Report     string         `json:"report,omitempty"`
-	FiledAt    *time.Time     `json:"filed_at,omitempty"`
-	FiledBy    string         `json:"filed_by,omitempty"`
-	Verdict    PostHocVerdict `json:"verdict,omitempty"`
-	Note       string         `json:"note,omitempty"`
-	ReviewedBy string         `json:"reviewed_by,omitempty"`
-	ReviewedAt *time.Time     `json:"reviewed_at,omitempty"`
+	DuePending bool `json:"due_date_pending,omitempty"`
+	// Report, FiledAt and FiledBy are the latest version; Versions keeps
+	// every one, oldest first, so an amendment never erases a report.
+	Report     string           `json:"report,omitempty"`
+	FiledAt    *time.Time       `json:"filed_at,omitempty"`
+	FiledBy    string           `json:"filed_by,omitempty"`
+	Versions   []PostHocVersion `json:"versions,omitempty"`
+	Verdict    PostHocVerdict   `json:"verdict,omitempty"`
+	Note       string           `json:"note,omitempty"`
+	ReviewedBy string           `json:"reviewed_by,omitempty"`
+	ReviewedAt *time.Time       `json:"reviewed_at,omitempty"`
+}
+
+// PostHocVersion is one report a department filed on an emergency: the
+// first, or an amendment of it.
+type PostHocVersion struct {
+	Report  string    `json:"report"`
+	FiledAt time.Time `json:"filed_at"`
+	FiledBy string    `json:"filed_by"`
 }

@@ -67,6 +67,8 @@ func (b *Broadcast) EndedAt() (time.Time, bool) {
 	switch {
 	case !b.Status.Final():
 		return time.Time{}, false
+	case b.Status == StatusExpired && b.SendUntil != nil:
+		return *b.SendUntil, true
 	case b.CompletedAt != nil:
 		return *b.CompletedAt, true
 	case b.Closure != nil:

@@ -8,8 +8,9 @@ import (
 
 // Limits on a filing.
 const (
-	MaxTitleChars = 200
-	MaxSegments   = 10 // a longer message is a leaflet, not an SMS
+	MaxTitleChars    = 200
+	MaxHeadlineChars = 140 // CAP recommends under 160
+	MaxSegments      = 10  // a longer message is a leaflet, not an SMS
 	// MaxContentChars is far beyond MaxSegments (10 segments are at most
 	// 1530 GSM characters): it refuses an absurd body before measuring it.
 	MaxContentChars = 2000
@@ -18,19 +19,26 @@ const (
 	MaxReasonChars  = 2000
 	MaxReportChars  = 20000
 	// SendAtSlack tolerates clock skew between a department's system and
-	// ours when an emergency asks to go out "now".
+	// ours when an emergency asks to go out "now": an emergency's send
+	// time may lie this far in the future, and no further (emergencies
+	// are immediate; a later message is an ordinary filing).
 	SendAtSlack = 5 * time.Minute
 )
 
 // Filing is what a department submits.
 type Filing struct {
 	Title     string     `json:"title"`
+	Headline  string     `json:"headline,omitempty"`
 	Content   string     `json:"content"`
 	Scope     []string   `json:"scope"`
 	SendAt    *time.Time `json:"send_at,omitempty"`
 	SendUntil *time.Time `json:"send_until,omitempty"`
 	Emergency *Emergency `json:"emergency,omitempty"`
 	Exercise  bool       `json:"exercise,omitempty"`
+	// SendAtFrom names where SendAt came from when it was not the JSON
+	// send_at (a CAP alert's "sent", "effective" or "onset"), so that a
+	// refusal names the field the sender wrote.
+	SendAtFrom string `json:"-"`
 }
 
 func invalid(field, format string, args ...any) *Error {
@@ -61,6 +69,10 @@ func validateContent(f *Filing, regions Regions) error {
 	if Blank(f.Title) {
 		return invalid("title", "title is required and may not be blank")
 	}
+	if f.Headline, err = cleanText("headline", f.Headline, singleLine, MaxHeadlineChars); err != nil {
+		return err
+	}
+	f.Headline = strings.TrimSpace(f.Headline)
 	// Content is bounded by MaxSegments; MaxContentChars only stops an
 	// absurd body before it is measured.
 	if f.Content, err = cleanText("content", f.Content, smsText, MaxContentChars); err != nil {

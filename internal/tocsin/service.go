@@ -1,6 +1,7 @@
 package tocsin
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -27,6 +28,9 @@ type Service struct {
 	// Published is called after a commit that enqueued dispatches, to wake
 	// the outbox publisher. It must not block.
 	Published func()
+
+	// refusals bounds the audit entries of refused receipts.
+	refusals refusalLog
 }
 
 // DefaultPostHocWorkingDays is the post-hoc deadline unless configured.
@@ -48,22 +52,39 @@ func (s *Service) File(ctx context.Context, a Actor, f Filing, idempotencyKey st
 // FileUpdate files a correction of an earlier broadcast of the same
 // department. It is reviewed like any filing (and released at once if it
 // is an emergency); providers receive it as type "update" referencing the
-// original, and its CAP form is msgType Update.
+// original, and its CAP form is msgType Update. The original lists it in
+// CorrectedBy.
+//
+// A correction of an approved broadcast that has not been released holds
+// the original back from the moment it is filed (HeldBy): the scheduler
+// does not release a held broadcast, so the uncorrected text never goes
+// out once its correction was filed, whatever the correction's review
+// takes. When a correction is approved (or, as an emergency, released),
+// the held original is withdrawn, audited, in the same transaction. A
+// correction that is rejected or withdrawn leaves the original held: the
+// department withdraws it or files another correction.
 func (s *Service) FileUpdate(ctx context.Context, a Actor, originalID string, f Filing, idempotencyKey string) (*Broadcast, bool, error) {
 	original, err := s.Get(ctx, a, originalID)
 	if err != nil {
 		return nil, false, err
 	}
-	if a.Role != RoleDepartment || a.Org != original.Department {
-		return nil, false, Errorf(CodeForbidden, "only the filing department may correct broadcast %s", originalID)
-	}
-	switch original.Status {
-	case StatusApproved, StatusDispatching, StatusCompleted:
-	default:
-		return nil, false, conflict(original, "corrected (withdraw a pending filing and file again)",
-			StatusApproved, StatusDispatching, StatusCompleted)
+	if err := canCorrect(a, original); err != nil {
+		return nil, false, err
 	}
 	return s.file(ctx, a, f, idempotencyKey, originalID)
+}
+
+// canCorrect says whether a may file a correction of b.
+func canCorrect(a Actor, b *Broadcast) error {
+	if a.Role != RoleDepartment || a.Org != b.Department {
+		return Errorf(CodeForbidden, "only the filing department may correct broadcast %s", b.ID)
+	}
+	switch b.Status {
+	case StatusApproved, StatusDispatching, StatusCompleted:
+		return nil
+	}
+	return conflict(b, "corrected (withdraw a pending filing and file again)",
+		StatusApproved, StatusDispatching, StatusCompleted)
 }
 
 func (s *Service) file(ctx context.Context, a Actor, f Filing, idempotencyKey, references string) (b *Broadcast, replayed bool, err error) {
@@ -119,12 +140,23 @@ func (s *Service) file(ctx context.Context, a Actor, f Filing, idempotencyKey, r
 		if err != nil {
 			return err
 		}
+		var original *Broadcast
+		if references != "" {
+			// Checked again here: the original may have changed since
+			// FileUpdate read it.
+			if original, err = tx.Broadcast(references); err != nil {
+				return err
+			}
+			if err := canCorrect(a, original); err != nil {
+				return err
+			}
+		}
 		b = &Broadcast{
 			ID: id, Status: StatusPendingReview,
-			Title: f.Title, Content: f.Content, Scope: f.Scope,
+			Title: f.Title, Headline: f.Headline, Content: f.Content, Scope: f.Scope,
 			SendAt: sendAt, SendUntil: f.SendUntil, Emergency: f.Emergency, Exercise: f.Exercise,
 			SMS:        MeasureSMS(f.Content),
-			Department: org.ID, Agency: org.Name, SenderCode: org.SenderCode,
+			Department: org.ID, Agency: org.AgencyName(), SenderCode: org.SenderCode,
 			FiledBy: a.Subject, FiledAt: now, References: references,
 		}
 		if !earliest.IsZero() {
@@ -133,7 +165,7 @@ func (s *Service) file(ctx context.Context, a Actor, f Filing, idempotencyKey, r
 		if b.IsEmergency() {
 			b.Status = "" // an emergency is never pending review
 		}
-		b.record(now, a, "filed", "", "")
+		b.record(now, a, "filed", "", "", nil)
 		if b.IsEmergency() {
 			if err := s.release(tx, b, now); err != nil {
 				return err
@@ -145,6 +177,11 @@ func (s *Service) file(ctx context.Context, a Actor, f Filing, idempotencyKey, r
 		}
 		if err := auditHistory(ctx, tx, b, 0); err != nil {
 			return err
+		}
+		if original != nil {
+			if err := s.linkCorrection(ctx, tx, original, b, a, now); err != nil {
+				return err
+			}
 		}
 		if idempotencyKey != "" {
 			return tx.PutIdempotency(a.Org, idempotencyKey, IdempotencyRecord{BroadcastID: id, RequestHash: hash, At: now})
@@ -197,16 +234,19 @@ func filingHash(f Filing) string {
 }
 
 // checkTiming applies the send-time rules and returns the send time to use
-// and, for an ordinary filing, the earliest permitted send date.
+// and, for an ordinary filing, the earliest permitted send date. An
+// emergency goes out now: its send_at may be omitted, or lie at most
+// SendAtSlack ahead (clock skew), and it is recorded as sent now.
 func (s *Service) checkTiming(f Filing, now time.Time) (sendAt, earliest time.Time, err error) {
 	if f.Emergency != nil {
 		sendAt = now
 		if f.SendAt != nil {
+			field := cmp.Or(f.SendAtFrom, "send_at")
 			if f.SendAt.Before(now.Add(-SendAtSlack)) {
-				return sendAt, earliest, invalid("send_at", "send_at %s is in the past", f.SendAt.Format(time.RFC3339))
+				return sendAt, earliest, invalid(field, "%s %s is in the past", field, f.SendAt.Format(time.RFC3339))
 			}
-			if f.SendAt.After(now) {
-				sendAt = *f.SendAt
+			if err := CheckImmediate(field, *f.SendAt, now); err != nil {
+				return sendAt, earliest, err
 			}
 		}
 	} else {
@@ -233,6 +273,21 @@ func (s *Service) checkTiming(f Filing, now time.Time) (sendAt, earliest time.Ti
 		return sendAt, earliest, invalid("send_until", "send_until must be after send_at")
 	}
 	return sendAt, earliest, nil
+}
+
+// CheckImmediate refuses an emergency time (field: send_at, or a CAP
+// alert's sent, effective or onset) more than SendAtSlack after now:
+// Article 17's emergencies go out at once, and one meant for later is an
+// ordinary filing, reviewed first. The CAP intake asks it about every time
+// the alert carries.
+func CheckImmediate(field string, t, now time.Time) error {
+	if !t.After(now.Add(SendAtSlack)) {
+		return nil
+	}
+	return Errorf(CodeNotImmediate,
+		"an emergency is sent at once, but its %s is %s, more than %d minutes from now; file a message for later as an ordinary broadcast (without emergency), which the regulator reviews before its send time",
+		field, t.In(Shanghai).Format(time.RFC3339), int(SendAtSlack/time.Minute)).
+		With("field", field).With("latest", now.Add(SendAtSlack).Format(time.RFC3339))
 }
 
 // calendarError turns a calendar's missing-year error into a domain error
@@ -391,12 +446,74 @@ func (s *Service) Approve(ctx context.Context, a Actor, id string) (*Broadcast, 
 		}
 		b.Status = StatusApproved
 		b.Review = &Review{Decision: DecisionApproved, Regulator: a.Org, By: a.Subject, At: now}
-		b.record(now, a, "approved", StatusPendingReview, "")
+		b.record(now, a, "approved", StatusPendingReview, "", nil)
+		if err := s.supersede(ctx, tx, b, now); err != nil {
+			return err
+		}
 		if !b.SendAt.After(now) {
 			return s.release(tx, b, now)
 		}
 		return nil
 	})
+}
+
+// linkCorrection records, on the original, that correction was filed of
+// it, and holds the original back if it is approved and not yet released
+// (see FileUpdate). An emergency correction, released already, supersedes
+// the original at once.
+func (s *Service) linkCorrection(ctx context.Context, tx Tx, original, correction *Broadcast, a Actor, now time.Time) error {
+	events := len(original.History)
+	original.CorrectedBy = append(original.CorrectedBy, correction.ID)
+	note := "correction " + correction.ID + " filed"
+	if original.Status == StatusApproved {
+		original.HeldBy = correction.ID
+		note += "; held back from release until it is reviewed"
+	}
+	original.record(now, a, "correction_filed", original.Status, note, map[string]any{ParamCorrection: correction.ID})
+	if correction.Status == StatusDispatching || correction.Status == StatusCompleted {
+		return s.supersedeOriginal(ctx, tx, original, events, correction, now)
+	}
+	return s.putWithHistory(ctx, tx, original, events)
+}
+
+// supersede withdraws the broadcast that b, just approved, corrects, if
+// that one is still approved and unreleased: the corrected text replaces
+// it.
+func (s *Service) supersede(ctx context.Context, tx Tx, b *Broadcast, now time.Time) error {
+	if b.References == "" {
+		return nil
+	}
+	original, err := tx.Broadcast(b.References)
+	if IsCode(err, CodeNotFound) {
+		return nil // purged
+	} else if err != nil {
+		return err
+	}
+	return s.supersedeOriginal(ctx, tx, original, len(original.History), b, now)
+}
+
+func (s *Service) supersedeOriginal(ctx context.Context, tx Tx, original *Broadcast, events int, correction *Broadcast, now time.Time) error {
+	if original.Status == StatusApproved {
+		original.Status = StatusWithdrawn
+		original.HeldBy = ""
+		reason := "superseded by correction " + correction.ID
+		original.Closure = &Closure{Action: StatusWithdrawn, Org: correction.Department, By: "system", At: now, Reason: reason}
+		original.record(now, Actor{}, "superseded", StatusApproved, reason,
+			map[string]any{ParamCorrection: correction.ID})
+	}
+	return s.putWithHistory(ctx, tx, original, events)
+}
+
+// putWithHistory writes b, changed in tx besides the broadcast a
+// transition is about, and audits its history from events on.
+func (s *Service) putWithHistory(ctx context.Context, tx Tx, b *Broadcast, events int) error {
+	if len(b.History) == events {
+		return nil
+	}
+	if err := tx.PutBroadcast(b); err != nil {
+		return err
+	}
+	return auditHistory(ctx, tx, b, events)
 }
 
 // Reject refuses a pending filing with a reason the department reads back.
@@ -421,7 +538,8 @@ func (s *Service) Reject(ctx context.Context, a Actor, id string, code ReasonCod
 		}
 		b.Status = StatusRejected
 		b.Review = &Review{Decision: DecisionRejected, Regulator: a.Org, By: a.Subject, At: now, ReasonCode: code, Reason: reason}
-		b.record(now, a, "rejected", StatusPendingReview, string(code)+": "+reason)
+		b.record(now, a, "rejected", StatusPendingReview, string(code)+": "+reason,
+			map[string]any{ParamReasonCode: string(code), ParamReason: reason})
 		return nil
 	})
 }
@@ -433,17 +551,17 @@ func (s *Service) Withdraw(ctx context.Context, a Actor, id string, reason strin
 		if a.Role != RoleDepartment || a.Org != b.Department {
 			return Errorf(CodeForbidden, "only the filing department may withdraw broadcast %s", b.ID)
 		}
-		reason, err := cleanText("reason", reason, multiLine, MaxReasonChars)
-		if err != nil {
-			return err
-		}
 		if b.Status != StatusPendingReview && b.Status != StatusApproved {
 			return conflict(b, "withdrawn (once released, ask the regulator to cancel)", StatusPendingReview, StatusApproved)
 		}
+		reason, err := requireReason("withdrawal", reason)
+		if err != nil {
+			return err
+		}
 		from := b.Status
-		b.Status = StatusWithdrawn
+		b.Status, b.HeldBy = StatusWithdrawn, ""
 		b.Closure = &Closure{Action: StatusWithdrawn, Org: a.Org, By: a.Subject, At: now, Reason: reason}
-		b.record(now, a, "withdrawn", from, b.Closure.Reason)
+		b.record(now, a, "withdrawn", from, b.Closure.Reason, map[string]any{ParamReason: reason})
 		return nil
 	})
 }
@@ -455,33 +573,64 @@ func (s *Service) Cancel(ctx context.Context, a Actor, id string, reason string)
 		if err := s.supervise(a, b); err != nil {
 			return err
 		}
-		reason, err := cleanText("reason", reason, multiLine, MaxReasonChars)
-		if err != nil {
-			return err
-		}
 		from := b.Status
 		switch from {
-		case StatusPendingReview, StatusApproved:
-		case StatusDispatching:
-			for i := range b.Providers {
-				p := &b.Providers[i]
-				if p.Status.Final() {
-					continue
-				}
-				stop := s.dispatchFor(b, p.Regions, DispatchStop)
-				if _, err := enqueue(tx, now, p.Provider, msgID(b.ID, DispatchStop, p.Provider), stop); err != nil {
-					return err
-				}
-				p.Status, p.Detail, p.UpdatedAt = DeliveryStopped, "stop sent", now
-			}
+		case StatusPendingReview, StatusApproved, StatusDispatching:
 		default:
 			return conflict(b, "cancelled", StatusPendingReview, StatusApproved, StatusDispatching)
 		}
-		b.Status = StatusCancelled
+		reason, err := requireReason("cancellation", reason)
+		if err != nil {
+			return err
+		}
+		stopped := 0
+		if from == StatusDispatching {
+			if stopped, err = s.stopProviders(tx, b, now, "stop sent"); err != nil {
+				return err
+			}
+		}
+		b.Status, b.HeldBy = StatusCancelled, ""
 		b.Closure = &Closure{Action: StatusCancelled, Org: a.Org, By: a.Subject, At: now, Reason: reason}
-		b.record(now, a, "cancelled", from, b.Closure.Reason)
+		params := map[string]any{ParamReason: reason}
+		if from == StatusDispatching {
+			params[ParamStopped] = stopped
+		}
+		b.record(now, a, "cancelled", from, b.Closure.Reason, params)
 		return nil
 	})
+}
+
+// requireReason cleans a withdrawal's or cancellation's reason and
+// refuses a blank one: whoever stops a broadcast says why, on every path
+// (API, web, anything else that calls the service).
+func requireReason(what, reason string) (string, error) {
+	reason, err := cleanText("reason", reason, multiLine, MaxReasonChars)
+	if err != nil {
+		return "", err
+	}
+	if Blank(reason) {
+		return "", Errorf(CodeReasonRequired, "a %s needs a reason (\"reason\")", what).With("field", "reason")
+	}
+	return reason, nil
+}
+
+// stopProviders queues a stop for every provider of b that has not
+// finished, marks them stopped with detail, and returns how many.
+func (s *Service) stopProviders(tx Tx, b *Broadcast, now time.Time, detail string) (int, error) {
+	n := 0
+	for i := range b.Providers {
+		p := &b.Providers[i]
+		if p.Status.Final() {
+			continue
+		}
+		stop := s.dispatchFor(b, p.Regions, DispatchStop)
+		if _, err := enqueue(tx, now, p.Provider, msgID(b.ID, DispatchStop, p.Provider), stop); err != nil {
+			return n, err
+		}
+		p.Status, p.Detail, p.UpdatedAt = DeliveryStopped, detail, now
+		n++
+	}
+	return n, nil
 }
 
 // ReleaseDue releases every approved broadcast whose send time has come and
@@ -502,8 +651,11 @@ func (s *Service) ReleaseDue(ctx context.Context) (int, error) {
 		released := false
 		_, err := s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
 			released = false // fn may run more than once (Store.Update)
-			if b.Status != StatusApproved || b.SendAt.After(now) {
+			if !b.Scheduled() || b.SendAt.After(now) {
 				return nil // changed since we looked
+			}
+			if b.SendUntil != nil && !b.SendUntil.After(now) {
+				return nil // its window closed while we were down: ExpireDue ends it
 			}
 			released = true
 			return s.release(tx, b, now)
@@ -557,7 +709,8 @@ func (s *Service) release(tx Tx, b *Broadcast, now time.Time) error {
 	}
 	b.Status = StatusDispatching
 	b.ReleasedAt = &now
-	b.record(now, Actor{}, "released", from, fmt.Sprintf("dispatched to %d provider(s)", len(b.Providers)))
+	b.record(now, Actor{}, "released", from, fmt.Sprintf("dispatched to %d provider(s)", len(b.Providers)),
+		map[string]any{ParamProviders: len(b.Providers)})
 	if b.IsEmergency() {
 		b.PostHoc = &PostHoc{Status: PostHocDue}
 		days := s.postHocDays()
@@ -573,7 +726,8 @@ func (s *Service) release(tx Tx, b *Broadcast, now time.Time) error {
 	if len(b.Providers) == 0 {
 		b.Status = StatusCompleted
 		b.CompletedAt = &now
-		b.record(now, Actor{}, "completed", StatusDispatching, "no registered provider covers the scope")
+		b.record(now, Actor{}, "completed", StatusDispatching, "no registered provider covers the scope",
+			map[string]any{ParamNoProvider: true})
 	}
 	return nil
 }
@@ -642,23 +796,13 @@ func (s *Service) Republish(ctx context.Context, since time.Time) (int, error) {
 	type key struct{ broadcast, provider string }
 	var due []key
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		cursor := ""
-		for {
-			page, err := tx.Broadcasts(Query{Status: []Status{StatusDispatching}, Limit: MaxPageSize, Cursor: cursor})
-			if err != nil {
-				return err
-			}
-			for _, b := range page.Broadcasts {
-				for _, p := range b.Providers {
-					if p.Status == DeliveryQueued && p.MsgID != "" && p.QueuedAt.After(since) {
-						due = append(due, key{b.ID, p.Provider})
-					}
+		return scanBroadcasts(tx, Query{Status: []Status{StatusDispatching}}, func(b *Broadcast) {
+			for _, p := range b.Providers {
+				if p.Status == DeliveryQueued && p.MsgID != "" && p.QueuedAt.After(since) {
+					due = append(due, key{b.ID, p.Provider})
 				}
 			}
-			if cursor = page.NextCursor; cursor == "" {
-				return nil
-			}
-		}
+		})
 	})
 	if err != nil || len(due) == 0 {
 		return 0, err
@@ -721,7 +865,11 @@ func (s *Service) dispatchFor(b *Broadcast, regions []string, kind string) Dispa
 }
 
 // FilePostHoc records the department's after-the-fact report on an
-// emergency broadcast.
+// emergency broadcast. Nothing a department reported is ever overwritten:
+// a report filed while an earlier one waits for review is an amendment,
+// kept with the earlier versions (PostHoc.Versions, each with its time and
+// author); Report is the latest, the one the regulator reviews. Once
+// reviewed, the report is closed.
 func (s *Service) FilePostHoc(ctx context.Context, a Actor, id, report string) (*Broadcast, error) {
 	return s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
 		if a.Role != RoleDepartment || a.Org != b.Department {
@@ -738,9 +886,19 @@ func (s *Service) FilePostHoc(ctx context.Context, a Actor, id, report string) (
 		case Blank(report):
 			return invalid("report", "report is required")
 		}
-		b.PostHoc.Status, b.PostHoc.Report = PostHocFiled, report
-		b.PostHoc.FiledAt, b.PostHoc.FiledBy = &now, a.Subject
-		b.record(now, a, "post_hoc_filed", b.Status, "")
+		p := b.PostHoc
+		if len(p.Versions) == 0 && p.Report != "" && p.FiledAt != nil {
+			// A report filed before versions were kept is version 1.
+			p.Versions = append(p.Versions, PostHocVersion{Report: p.Report, FiledAt: *p.FiledAt, FiledBy: p.FiledBy})
+		}
+		p.Versions = append(p.Versions, PostHocVersion{Report: report, FiledAt: now, FiledBy: a.Subject})
+		action, note := "post_hoc_filed", ""
+		if len(p.Versions) > 1 {
+			action, note = "post_hoc_amended", fmt.Sprintf("amendment %d", len(p.Versions)-1)
+		}
+		p.Status, p.Report = PostHocFiled, report
+		p.FiledAt, p.FiledBy = &now, a.Subject
+		b.record(now, a, action, b.Status, note, map[string]any{ParamVersion: len(p.Versions)})
 		return nil
 	})
 }
@@ -765,7 +923,7 @@ func (s *Service) ReviewPostHoc(ctx context.Context, a Actor, id string, verdict
 		}
 		b.PostHoc.Status, b.PostHoc.Verdict, b.PostHoc.Note = PostHocReviewed, verdict, note
 		b.PostHoc.ReviewedAt, b.PostHoc.ReviewedBy = &now, a.Org
-		b.record(now, a, "post_hoc_reviewed", b.Status, string(verdict))
+		b.record(now, a, "post_hoc_reviewed", b.Status, string(verdict), map[string]any{ParamVerdict: string(verdict)})
 		return nil
 	})
 }

@@ -158,7 +158,7 @@ func TestFileOnTime(t *testing.T) {
 	if !b.SendAt.Equal(onTime) {
 		t.Errorf("send_at = %v, want %v", b.SendAt, onTime)
 	}
-	if b.Department != "gd-met" || b.SenderCode != "12379440" || b.Agency != "Guangdong Meteorological Service" || b.FiledBy != "duty-officer" {
+	if b.Department != "gd-met" || b.SenderCode != "12379440" || b.Agency != "广东省气象局" || b.FiledBy != "duty-officer" {
 		t.Errorf("filer fields = %q %q %q %q", b.Department, b.SenderCode, b.Agency, b.FiledBy)
 	}
 	if b.SMS.Encoding != tocsin.UCS2 || b.SMS.Segments != 1 {
@@ -327,7 +327,7 @@ func TestFileEmergencyDispatchesAtOnce(t *testing.T) {
 			t.Errorf("dispatch ids = %q %q %q", d.BroadcastID, d.Type, d.References)
 		case d.Charge != "free":
 			t.Errorf("charge = %q, want free", d.Charge)
-		case d.SenderCode != "12379440" || d.Agency != "Guangdong Meteorological Service":
+		case d.SenderCode != "12379440" || d.Agency != "广东省气象局": // the official Chinese name
 			t.Errorf("sender = %q %q", d.SenderCode, d.Agency)
 		case !slices.Equal(d.Regions, []string{"440100"}):
 			t.Errorf("regions = %v", d.Regions)
@@ -503,14 +503,19 @@ func TestWithdraw(t *testing.T) {
 		t.Error("a withdrawn broadcast is still scheduled")
 	}
 
-	if b, err := e.svc.Withdraw(ctx, actor(t, "gd-met"), pending.ID, ""); err != nil || b.Status != tocsin.StatusWithdrawn {
+	// A withdrawal says why (DESIGN, Reasons): blank is refused.
+	for _, blank := range []string{"", "  \n "} {
+		_, err = e.svc.Withdraw(ctx, actor(t, "gd-met"), pending.ID, blank)
+		wantCode(t, err, tocsin.CodeReasonRequired)
+	}
+	if b, err := e.svc.Withdraw(ctx, actor(t, "gd-met"), pending.ID, "filed twice"); err != nil || b.Status != tocsin.StatusWithdrawn {
 		t.Errorf("withdraw pending: %v, %v", b, err)
 	}
-	_, err = e.svc.Withdraw(ctx, actor(t, "gd-met"), pending.ID, "")
+	_, err = e.svc.Withdraw(ctx, actor(t, "gd-met"), pending.ID, "again")
 	wantCode(t, err, tocsin.CodeConflict)
-	_, err = e.svc.Withdraw(ctx, actor(t, "gd-met"), dispatching.ID, "")
+	_, err = e.svc.Withdraw(ctx, actor(t, "gd-met"), dispatching.ID, "too late")
 	wantCode(t, err, tocsin.CodeConflict)
-	_, err = e.svc.Withdraw(ctx, actor(t, "gd-met"), "BC999999", "")
+	_, err = e.svc.Withdraw(ctx, actor(t, "gd-met"), "BC999999", "no such")
 	wantCode(t, err, tocsin.CodeNotFound)
 }
 
@@ -566,7 +571,7 @@ func TestCancelDispatchingSendsStops(t *testing.T) {
 	_, err = e.svc.Cancel(ctx, actor(t, "gd-cab"), b.ID, "again")
 	wantCode(t, err, tocsin.CodeConflict)
 	// A late receipt does not revive a stopped provider.
-	if err := e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: b.ID, Status: string(tocsin.DeliveryDelivered), Delivered: 100}); err != nil {
+	if err := e.svc.ApplyReceipt(ctx, "cmcc", tocsin.Receipt{BroadcastID: b.ID, Status: string(tocsin.DeliveryDelivered), Recipients: 100, Sent: 100, Delivered: 100}); err != nil {
 		t.Fatalf("late receipt: %v", err)
 	}
 	if got := e.get(t, b.ID); got.Status != tocsin.StatusCancelled || got.Providers[0].Status != tocsin.DeliveryStopped {
@@ -743,7 +748,7 @@ func TestReleaseDue(t *testing.T) {
 	e.mustApprove(t, "gd-cab", first.ID)
 	e.mustApprove(t, "gx-cab", second.ID)
 	e.mustApprove(t, "gd-cab", withdrawn.ID)
-	if _, err := e.svc.Withdraw(ctx, actor(t, "gd-met"), withdrawn.ID, ""); err != nil {
+	if _, err := e.svc.Withdraw(ctx, actor(t, "gd-met"), withdrawn.ID, "not needed"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"github.com/tocsin-dev/tocsin/internal/httpapi"
 	"net/http"
 	"net/url"
@@ -34,15 +33,15 @@ func (s *Server) regionViews(codes []string) []regionView {
 
 // orgNames returns every organisation's name in the language, by id.
 func (s *Server) orgNames(ctx context.Context, lang string) (map[string]string, error) {
-	out := map[string]string{}
-	err := s.view(ctx, func(tx tocsin.ReadTx) error {
-		orgs, err := tx.Organisations()
-		for _, o := range orgs {
-			out[o.ID] = orgName(o, lang)
-		}
-		return err
-	})
-	return out, err
+	orgs, err := s.Service.OrganisationNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(orgs))
+	for id, o := range orgs {
+		out[id] = orgName(&o, lang)
+	}
+	return out, nil
 }
 
 func nameOr(names map[string]string, id, fallback string) string {
@@ -62,7 +61,7 @@ type row struct {
 	Scope      []regionView
 	Progress   progressView
 	Overdue    bool // the post-hoc report is late
-	CanAct     bool // the viewer may review it
+	CanAct     bool // the viewer's jurisdiction covers it (may review it while pending)
 	DaysLeft   int  // working days until its send time,
 	HasDays    bool // if the calendar covers it
 }
@@ -97,7 +96,7 @@ func (s *Server) rows(ctx context.Context, lang string, a tocsin.Actor, bs []*to
 	for i, b := range bs {
 		out[i] = row{
 			B: b, Department: nameOr(names, b.Department, b.Agency), Scope: s.regionViews(b.Scope),
-			Progress: summarize(b), Overdue: b.PostHoc.Overdue(now), CanAct: s.canSupervise(a, b),
+			Progress: summarize(b), Overdue: b.PostHoc.Overdue(now), CanAct: s.Service.CanSupervise(a, b.Scope),
 		}
 		if b.Status == tocsin.StatusPendingReview || b.Status == tocsin.StatusApproved {
 			n, err := s.Service.Calendar.WorkingDaysBetween(now, b.SendAt)
@@ -105,26 +104,6 @@ func (s *Server) rows(ctx context.Context, lang string, a tocsin.Actor, bs []*to
 		}
 	}
 	return out, nil
-}
-
-// canSupervise mirrors the domain's rule (Article 3) to decide which
-// forms to offer; the service decides again on every action.
-func (s *Server) canSupervise(a tocsin.Actor, b *tocsin.Broadcast) bool {
-	if a.Role != tocsin.RoleRegulator {
-		return false
-	}
-	if a.IsNational() {
-		return true
-	}
-	if a.Level != tocsin.LevelProvincial {
-		return false
-	}
-	for _, code := range b.Scope {
-		if s.Regions.Province(code) != a.Jurisdiction {
-			return false
-		}
-	}
-	return true
 }
 
 type listPage struct {
@@ -140,7 +119,7 @@ type listPage struct {
 // department its own, a regulator those touching its jurisdiction.
 func (s *Server) listPage(w http.ResponseWriter, r *http.Request) error {
 	sess := sessionFrom(r.Context())
-	p := listPage{page: s.pageFor(r, "broadcasts"), Statuses: tocsin.Statuses, CanFile: canFile(sess.Actor)}
+	p := listPage{page: s.pageFor(r, "broadcasts"), Statuses: tocsin.Statuses, CanFile: tocsin.CanFile(sess.Actor)}
 	q := tocsin.Query{Cursor: r.URL.Query().Get("cursor"), Limit: 50}
 	if st := tocsin.Status(r.URL.Query().Get("status")); st.Valid() {
 		q.Status, p.Status = []tocsin.Status{st}, string(st)
@@ -160,10 +139,6 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request) error {
 		p.Next = "/broadcasts?" + v.Encode()
 	}
 	return s.render(w, r, http.StatusOK, "broadcasts", &p)
-}
-
-func canFile(a tocsin.Actor) bool {
-	return a.Role == tocsin.RoleDepartment && (a.Level == tocsin.LevelNational || a.Level == tocsin.LevelProvincial)
 }
 
 // filingForm is the filing form's fields as typed.
@@ -198,7 +173,7 @@ type filingPageData struct {
 
 func (s *Server) filingPage(w http.ResponseWriter, r *http.Request) error {
 	a := sessionFrom(r.Context()).Actor
-	if !canFile(a) {
+	if !tocsin.CanFile(a) {
 		return &tocsin.Error{Code: tocsin.CodeForbidden, Message: "only departments at provincial level or above may file (Article 17)",
 			Details: map[string]any{"reason": "filer_level"}}
 	}
@@ -370,8 +345,12 @@ type detailPage struct {
 	Reviewer   string
 	Closer     string
 
+	// Actions is what the viewer may do (the domain's Service.Actions);
+	// the Can fields spell it out for the templates.
+	Actions                                       tocsin.ActionSet
 	CanApprove, CanReject, CanCancel, CanWithdraw bool
 	CanResend, CanReport, CanReviewReport         bool
+	CanCorrect                                    bool
 	ReasonCodes                                   []tocsin.ReasonCode
 	Form                                          actionForm
 }
@@ -411,43 +390,58 @@ type historyRow struct {
 	Text string // the note, in the language where the domain's words are known
 }
 
-// noteText reads a history note in the language. The domain writes its
-// own notes in English; those with a known shape are translated, and
-// what people typed (reasons) is shown as typed.
+// noteText says what a history entry did, in the language, from its
+// kind and parameters (tocsin.Event.Params); what people typed (reasons)
+// is shown as typed. An entry without parameters (recorded before they
+// were kept) shows its English note.
 func noteText(l localizer, names map[string]string, e tocsin.Event) string {
-	var n, m int
-	var who, dur string
+	if len(e.Params) == 0 {
+		return e.Note
+	}
+	str := func(key string) string { return e.String(key) }
 	switch e.Action {
 	case "released":
-		if _, err := fmt.Sscanf(e.Note, "dispatched to %d provider(s)", &n); err == nil {
+		if n, ok := e.Int(tocsin.ParamProviders); ok {
 			return l.S("note.released", n)
 		}
 	case "completed":
-		if _, err := fmt.Sscanf(e.Note, "%d delivered, %d failed", &n, &m); err == nil {
-			return l.S("note.completed", n, m)
-		}
-		if e.Note == "no registered provider covers the scope" {
+		if e.Params[tocsin.ParamNoProvider] == true {
 			return l.S("note.no_provider")
 		}
+		n, ok1 := e.Int(tocsin.ParamDelivered)
+		m, ok2 := e.Int(tocsin.ParamFailed)
+		if ok1 && ok2 {
+			return l.S("note.completed", n, m)
+		}
 	case "late":
-		if _, err := fmt.Sscanf(e.Note, "%s has not received it within %s", &who, &dur); err == nil {
-			return l.S("note.late", nameOr(names, who, ""), dur)
-		}
+		return l.S("note.late", nameOr(names, str(tocsin.ParamProvider), ""), str(tocsin.ParamWithin))
 	case "resent":
-		return nameOr(names, e.Note, "")
+		return nameOr(names, str(tocsin.ParamProvider), "")
 	case "rejected":
-		if code, reason, ok := strings.Cut(e.Note, ": "); ok {
-			return l.S("reason.line", l.Code("reason", code), reason)
-		}
+		return l.S("reason.line", l.Code("reason", str(tocsin.ParamReasonCode)), str(tocsin.ParamReason))
+	case "withdrawn", "cancelled":
+		return str(tocsin.ParamReason)
 	case "post_hoc_reviewed":
-		return l.Code("verdict", e.Note)
+		return l.Code("verdict", str(tocsin.ParamVerdict))
 	case "post_hoc_due_set":
-		if date, ok := strings.CutPrefix(e.Note, "due "); ok {
-			return l.S("note.due_set", date)
+		return l.S("note.due_set", str(tocsin.ParamDue))
+	case "post_hoc_filed", "post_hoc_amended":
+		if n, ok := e.Int(tocsin.ParamVersion); ok && n > 1 {
+			return l.S("note.amended", n)
 		}
+		return ""
 	case "dispatch_failed":
-		if who, rest, ok := strings.Cut(e.Note, ": "); ok {
-			return nameOr(names, who, "") + ": " + rest
+		return nameOr(names, str(tocsin.ParamProvider), "") + ": " + str(tocsin.ParamReason)
+	case "correction_filed":
+		if e.To == tocsin.StatusApproved {
+			return l.S("note.correction_held", str(tocsin.ParamCorrection))
+		}
+		return l.S("note.correction_filed", str(tocsin.ParamCorrection))
+	case "superseded":
+		return l.S("note.superseded", str(tocsin.ParamCorrection))
+	case "expired":
+		if n, ok := e.Int(tocsin.ParamStopped); ok {
+			return l.S("note.expired", n)
 		}
 	}
 	return e.Note
@@ -494,15 +488,15 @@ func (s *Server) detail(r *http.Request, b *tocsin.Broadcast) (*detailPage, erro
 		n, err := s.Service.Calendar.WorkingDaysBetween(now, b.SendAt)
 		p.DaysLeft, p.HasDays = n, err == nil
 	}
-	sup := s.canSupervise(a, b)
-	owner := a.Role == tocsin.RoleDepartment && a.Org == b.Department
-	p.CanApprove = sup && b.Status == tocsin.StatusPendingReview
-	p.CanReject = p.CanApprove
-	p.CanCancel = sup && (b.Status == tocsin.StatusPendingReview || b.Status == tocsin.StatusApproved || b.Status == tocsin.StatusDispatching)
-	p.CanWithdraw = owner && (b.Status == tocsin.StatusPendingReview || b.Status == tocsin.StatusApproved)
-	p.CanResend = sup && (b.Status == tocsin.StatusDispatching || b.Status == tocsin.StatusCompleted)
-	p.CanReport = owner && b.PostHoc != nil && b.PostHoc.Status != tocsin.PostHocReviewed
-	p.CanReviewReport = sup && b.PostHoc != nil && b.PostHoc.Status == tocsin.PostHocFiled
+	p.Actions = s.Service.Actions(a, b)
+	p.CanApprove = p.Actions.Has(tocsin.ActionApprove)
+	p.CanReject = p.Actions.Has(tocsin.ActionReject)
+	p.CanCancel = p.Actions.Has(tocsin.ActionCancel)
+	p.CanWithdraw = p.Actions.Has(tocsin.ActionWithdraw)
+	p.CanResend = p.Actions.Has(tocsin.ActionResend)
+	p.CanCorrect = p.Actions.Has(tocsin.ActionCorrect)
+	p.CanReport = p.Actions.Has(tocsin.ActionPostHoc)
+	p.CanReviewReport = p.Actions.Has(tocsin.ActionReviewPostHoc)
 	return p, nil
 }
 

@@ -96,6 +96,9 @@ func requiredKeys() []string {
 	add("role", string(tocsin.RoleAdmin), string(tocsin.RoleRegulator), string(tocsin.RoleDepartment))
 	add("action", "filed", "approved", "rejected", "withdrawn", "cancelled", "released", "completed",
 		"dispatch_failed", "resent", "late", "post_hoc_filed", "post_hoc_reviewed", "post_hoc_due_set")
+	for _, k := range tocsin.NoticeKinds {
+		add("inbox.kind", string(k))
+	}
 	for _, c := range []tocsin.Code{tocsin.CodeInvalid, tocsin.CodeUnauthorized, tocsin.CodeForbidden, tocsin.CodeNotFound,
 		tocsin.CodeConflict, tocsin.CodeTooLarge, tocsin.CodeUnsupportedMedia, tocsin.CodeValidation, tocsin.CodeTooLate,
 		tocsin.CodeUnknownRegion, tocsin.CodeReasonRequired, tocsin.CodeCalendarMissing, tocsin.CodeIdempotencyReuse,

@@ -59,7 +59,7 @@ const boardWindow = 24 * time.Hour
 func (s *Server) board(ctx context.Context, a tocsin.Actor) ([]*tocsin.Broadcast, error) {
 	yes := true
 	bs, err := s.all(ctx, a, tocsin.Query{Emergency: &yes,
-		Status: []tocsin.Status{tocsin.StatusDispatching, tocsin.StatusCompleted, tocsin.StatusCancelled}})
+		Status: []tocsin.Status{tocsin.StatusDispatching, tocsin.StatusCompleted, tocsin.StatusCancelled, tocsin.StatusExpired}})
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +72,9 @@ func (s *Server) board(ctx context.Context, a tocsin.Actor) ([]*tocsin.Broadcast
 			return b.CompletedAt.Before(cutoff)
 		case b.Closure != nil:
 			return b.Closure.At.Before(cutoff)
+		}
+		if end, ok := b.EndedAt(); ok && b.Status == tocsin.StatusExpired {
+			return end.Before(cutoff)
 		}
 		return true
 	}), nil
@@ -172,12 +175,7 @@ const onlineWithin = time.Minute
 // providersPage lists the providers, what they cover and when each was
 // last seen pulling or reporting.
 func (s *Server) providersPage(w http.ResponseWriter, r *http.Request) error {
-	var providers []*tocsin.Provider
-	err := s.view(r.Context(), func(tx tocsin.ReadTx) error {
-		var err error
-		providers, err = tx.Providers()
-		return err
-	})
+	providers, err := s.Service.Providers(r.Context(), sessionFrom(r.Context()).Actor)
 	if err != nil {
 		return err
 	}

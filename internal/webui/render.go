@@ -20,7 +20,7 @@ import (
 // per language.
 var pageNames = []string{
 	"login", "logout", "error", "review", "broadcasts", "new", "detail",
-	"emergencies", "posthoc", "providers", "calendars",
+	"emergencies", "posthoc", "providers", "calendars", "inbox",
 }
 
 // views holds every page's template in every language, parsed at start.
@@ -166,6 +166,8 @@ type page struct {
 	// Gap is next year's missing calendar, shown as a banner to everyone
 	// who files, reviews or can load it.
 	Gap *gapBanner
+	// Unread counts the organisation's unread notifications (inbox.go).
+	Unread int
 }
 
 // gapBanner is tocsin.CalendarGap as the layout shows it.
@@ -189,6 +191,7 @@ func (s *Server) pageFor(r *http.Request, nav string) page {
 	if sess := sessionFrom(r.Context()); sess != nil {
 		p.Session = sess
 		p.OrgName = orgName(sess.Org, lang)
+		p.Unread = s.unread(r.Context(), sess.Actor)
 		if gap, ok := s.Service.CalendarGap(); ok {
 			p.Gap = &gapBanner{Year: gap.Year, FirstRefused: gap.FirstRefused.Format(tocsin.DateLayout), DaysLeft: gap.DaysLeft(s.serviceNow())}
 		}

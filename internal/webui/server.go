@@ -8,9 +8,15 @@
 // without JavaScript; the small script in web/static adds the live parts
 // (SMS segment count, earliest send date, region picker, progress over
 // Server-Sent Events). A session is an HttpOnly, SameSite=Strict cookie
-// holding a JWT of the same kind the API accepts. Cross-site posts are
-// refused by http.CrossOriginProtection, and every response carries a
-// Content-Security-Policy that allows no inline script or style.
+// holding a JWT the API does not accept (audience auth.WebAudience).
+// Cross-site posts are refused by http.CrossOriginProtection, and every
+// response carries a Content-Security-Policy that allows no inline script
+// or style.
+//
+// A session is a stored record (tocsin.Credential) that the cookie's JWT
+// names by id and that logout, a password change or a change to the
+// organisation ends; every request reads the organisation's role, level
+// and jurisdiction from the store.
 package webui
 
 import (
@@ -20,11 +26,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tocsin-dev/tocsin/internal/auth"
 	"github.com/tocsin-dev/tocsin/internal/calendar"
 	"github.com/tocsin-dev/tocsin/internal/region"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
@@ -33,13 +41,13 @@ import (
 
 // TokenIssuer mints the JWT a session cookie carries (auth.Keys).
 type TokenIssuer interface {
-	Issue(a tocsin.Actor, now time.Time, ttl time.Duration) (string, error)
+	IssueKind(kind tocsin.CredentialKind, id string, a tocsin.Actor, now time.Time, ttl time.Duration) (string, error)
 }
 
-// TokenVerifier checks a session's JWT (auth.Verifier). Any error means
-// the session is not valid.
+// TokenVerifier checks a session's JWT (auth.Keys.WebVerifier) and returns
+// the session it presents. Any error means the cookie is not valid.
 type TokenVerifier interface {
-	Verify(token string) (tocsin.Actor, error)
+	VerifyToken(token string) (tocsin.Credential, error)
 }
 
 // Config holds the web UI's dependencies and settings. Zero settings take
@@ -59,11 +67,21 @@ type Config struct {
 
 	// SessionTTL is how long a login lasts; default 12 hours.
 	SessionTTL time.Duration
-	// LoginFailures failed logins within LoginWindow, for one username or
-	// one client address, lock further attempts until the window passes;
-	// defaults 5 and 5 minutes.
-	LoginFailures int
-	LoginWindow   time.Duration
+	// LoginFailures failed logins for one username from one client
+	// address, or LoginAddressFailures from one address for any
+	// usernames, lock that source for LoginLockout, doubled with every
+	// further failure up to LoginMaxLockout; defaults 5, 20, 1 minute and
+	// 1 hour. See loginLimiter.
+	LoginFailures        int
+	LoginAddressFailures int
+	LoginLockout         time.Duration
+	LoginMaxLockout      time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; empty trusts none.
+	TrustedProxies []netip.Prefix
+	// Passwords checks passwords under a bound on concurrent hashing;
+	// nil makes one sized from memory (auth.HashSlots).
+	Passwords *auth.PasswordGate
 	// PollInterval is how often a progress stream reads the broadcast;
 	// default 500ms.
 	PollInterval time.Duration
@@ -84,10 +102,9 @@ type Config struct {
 // Server serves the web UI.
 type Server struct {
 	Config
-	views   *views
-	logins  *limiter
-	static  http.Handler
-	dummyPH string // a password hash to spend time on for unknown usernames
+	views  *views
+	logins *loginLimiter
+	static http.Handler
 
 	// streamsDone ends every open event stream (CloseStreams): a graceful
 	// shutdown waits for handlers, and a stream would otherwise hold it
@@ -119,8 +136,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LoginFailures <= 0 {
 		cfg.LoginFailures = 5
 	}
-	if cfg.LoginWindow <= 0 {
-		cfg.LoginWindow = 5 * time.Minute
+	if cfg.LoginAddressFailures <= 0 {
+		cfg.LoginAddressFailures = 4 * cfg.LoginFailures
+	}
+	if cfg.LoginLockout <= 0 {
+		cfg.LoginLockout = time.Minute
+	}
+	if cfg.LoginMaxLockout < cfg.LoginLockout {
+		cfg.LoginMaxLockout = max(time.Hour, cfg.LoginLockout)
+	}
+	if cfg.Passwords == nil {
+		var err error
+		if cfg.Passwords, err = auth.NewPasswordGate(0, 0); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 500 * time.Millisecond
@@ -139,13 +168,10 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		Config: cfg,
 		views:  v,
-		logins: newLimiter(cfg.LoginFailures, cfg.LoginWindow),
+		logins: newLoginLimiter(cfg.LoginFailures, cfg.LoginAddressFailures, cfg.LoginLockout, cfg.LoginMaxLockout),
 		static: http.StripPrefix("/static/", http.FileServerFS(static)),
 
 		streamsDone: make(chan struct{}),
-	}
-	if s.dummyPH, err = hashForTiming(); err != nil {
-		return nil, err
 	}
 	return s, nil
 }
@@ -182,6 +208,7 @@ func (s *Server) Routes() chi.Router {
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireSession)
 		r.Get("/", s.handle(s.home))
+		r.Route("/inbox", s.inboxRoutes)
 		r.Get("/broadcasts", s.handle(s.listPage))
 		r.Post("/broadcasts", s.handle(s.file))
 		r.With(s.requireRole(tocsin.RoleDepartment)).Get("/broadcasts/new", s.handle(s.filingPage))

@@ -2,26 +2,27 @@ package webui
 
 import (
 	"context"
+	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/tocsin-dev/tocsin/internal/auth"
 	"github.com/tocsin-dev/tocsin/internal/httpapi"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
-// SessionCookie names the cookie that carries a session's JWT.
+// SessionCookie names the cookie that carries a session's JWT (audience
+// auth.WebAudience, kind session, "sid" the stored session's id).
 const SessionCookie = "tocsin_session"
 
-// session is the signed-in person: the actor their JWT names and their
+// session is the signed-in person: the stored session their cookie names,
+// the actor it acts as (read from the store on this request) and their
 // organisation's record.
 type session struct {
+	ID    string // the stored session's id, ended by logout
 	Actor tocsin.Actor
 	Org   *tocsin.Organisation
 }
@@ -34,13 +35,19 @@ func sessionFrom(ctx context.Context) *session {
 	return s
 }
 
-// readSession verifies the session cookie and loads its organisation.
+// readSession verifies the session cookie, checks that its session is
+// still stored and reads its organisation: role, level and jurisdiction
+// are the organisation's now, not what the cookie said at login.
 func (s *Server) readSession(r *http.Request) (*session, bool) {
 	c, err := r.Cookie(SessionCookie)
 	if err != nil || c.Value == "" {
 		return nil, false
 	}
-	a, err := s.Verifier.Verify(c.Value)
+	presented, err := s.Verifier.VerifyToken(c.Value)
+	if err != nil {
+		return nil, false
+	}
+	a, err := s.Service.Authenticate(r.Context(), presented)
 	if err != nil {
 		return nil, false
 	}
@@ -53,7 +60,7 @@ func (s *Server) readSession(r *http.Request) (*session, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return &session{Actor: a, Org: org}, true
+	return &session{ID: presented.ID, Actor: a, Org: org}, true
 }
 
 // requireSession lets signed-in people through and sends everyone else to
@@ -126,33 +133,54 @@ const (
 	maxPassword = 1024
 )
 
-// login checks the username and password (argon2id), and on success sets
-// the session cookie. Every failure reads the same, so the page does not
-// tell which usernames exist; too many failures for one username or from
-// one address lock both out for a while.
+// login checks the username and password (argon2id), and on success
+// stores a session and sets its cookie. Every failure reads the same, so
+// the page does not tell which usernames exist. Failures slow down their
+// source, not the username: see loginLimiter.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
 	next := localPath(r.PostFormValue("next"), "/")
 	p := loginPage{page: s.pageFor(r, "login"), Username: username, Next: next, Demo: s.Demo}
 	now := s.Now()
-	keys := []string{"user:" + strings.ToLower(username), "addr:" + clientAddr(r)}
-	if wait, blocked := s.logins.blocked(now, keys...); blocked {
-		s.Log.WarnContext(r.Context(), "login refused: too many failures", slog.String("username", username), slog.String("addr", clientAddr(r)))
+	addr := s.clientAddr(r)
+	// The attempt is counted before any hashing, so concurrent guesses
+	// cannot all pass a check made before any of them failed.
+	attempt, wait := s.logins.reserve(now, addr, username)
+	if attempt == nil {
+		s.Log.WarnContext(r.Context(), "login refused: too many failures", slog.String("username", username), slog.String("addr", addr))
 		return &tocsin.Error{Code: tocsin.CodeRateLimited, Message: "too many failed logins",
 			Details: map[string]any{"retry_after": int(wait.Seconds()) + 1}}
 	}
-	a, ok := s.checkPassword(r.Context(), username, password)
-	if !ok {
-		s.logins.fail(now, keys...)
+	a, err := s.checkPassword(r.Context(), username, password)
+	if errors.Is(err, auth.ErrBusy) {
+		attempt.refund()
+		s.Log.WarnContext(r.Context(), "login refused: password checks saturated", slog.String("addr", addr))
+		return &tocsin.Error{Code: tocsin.CodeRateLimited, Message: "the server is busy checking passwords; try again shortly",
+			Details: map[string]any{"retry_after": 1, "reason": "busy"}}
+	}
+	if err != nil {
+		if !tocsin.IsCode(err, tocsin.CodeUnauthorized) {
+			attempt.refund()
+			return err
+		}
 		p.Error = p.L.S("login.failed")
 		return s.render(w, r, http.StatusUnauthorized, "login", &p)
 	}
-	token, err := s.Keys.Issue(a, now, s.SessionTTL)
+	attempt.succeeded()
+	id, err := tocsin.NewCredentialID()
 	if err != nil {
 		return err
 	}
-	s.logins.reset(keys[0])
+	err = s.Service.StartSession(r.Context(), tocsin.Credential{ID: id, Org: a.Org, Subject: a.Subject,
+		IssuedAt: now, ExpiresAt: now.Add(s.SessionTTL)})
+	if err != nil {
+		return err
+	}
+	token, err := s.Keys.IssueKind(tocsin.CredentialSession, id, a, now, s.SessionTTL)
+	if err != nil {
+		return err
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: token, Path: "/", MaxAge: int(s.SessionTTL.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
@@ -162,11 +190,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// errLoginFailed is every wrong username, password or organisation.
+var errLoginFailed = tocsin.Errorf(tocsin.CodeUnauthorized, "wrong username or password")
+
 // checkPassword returns the actor a correct username and password sign in
-// as. An unknown username costs the same hashing time as a known one.
-func (s *Server) checkPassword(ctx context.Context, username, password string) (tocsin.Actor, bool) {
+// as. An unknown username is checked against a dummy hash under the same
+// bound, so it costs the same time as a known one. It fails with
+// errLoginFailed, auth.ErrBusy or a store error.
+func (s *Server) checkPassword(ctx context.Context, username, password string) (tocsin.Actor, error) {
 	if username == "" || password == "" || len(username) > maxUsername || len(password) > maxPassword {
-		return tocsin.Actor{}, false
+		return tocsin.Actor{}, errLoginFailed
 	}
 	var acct *tocsin.Account
 	var org *tocsin.Organisation
@@ -178,21 +211,24 @@ func (s *Server) checkPassword(ctx context.Context, username, password string) (
 		org, err = tx.Organisation(acct.Org)
 		return err
 	})
-	if err != nil {
-		_, _ = auth.VerifyPassword(s.dummyPH, password)
-		return tocsin.Actor{}, false
+	hash := ""
+	switch {
+	case err == nil:
+		hash = acct.PasswordHash
+	case !tocsin.IsCode(err, tocsin.CodeNotFound):
+		return tocsin.Actor{}, err
 	}
-	if ok, err := auth.VerifyPassword(acct.PasswordHash, password); err != nil || !ok {
-		return tocsin.Actor{}, false
+	ok, err := s.Passwords.Check(ctx, hash, password)
+	if errors.Is(err, auth.ErrBusy) || ctx.Err() != nil {
+		return tocsin.Actor{}, errors.Join(err, ctx.Err())
 	}
-	if !org.Role.Valid() {
-		return tocsin.Actor{}, false // providers speak NATS; they have no pages
+	if err != nil || !ok {
+		return tocsin.Actor{}, errLoginFailed
 	}
-	return tocsin.Actor{Subject: acct.Username, Role: org.Role, Org: org.ID, Level: org.Level, Jurisdiction: org.Jurisdiction}, true
-}
-
-func hashForTiming() (string, error) {
-	return auth.HashPassword("tocsin: a password nobody has")
+	if !org.Role.Valid() || org.Disabled {
+		return tocsin.Actor{}, errLoginFailed // providers speak NATS; they have no pages
+	}
+	return tocsin.Actor{Subject: acct.Username, Role: org.Role, Org: org.ID, Level: org.Level, Jurisdiction: org.Jurisdiction}, nil
 }
 
 type logoutPage struct{ page }
@@ -205,94 +241,15 @@ func (s *Server) logoutPage(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, r, http.StatusOK, "logout", &p)
 }
 
-// logout clears the session cookie. The JWT inside stays valid until it
-// expires, like any bearer token; the cookie is gone from this browser.
+// logout ends the stored session, so its cookie is worthless even if it
+// was copied, and clears the cookie.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	if sess, ok := s.readSession(r); ok {
+		if err := s.Service.EndSession(r.Context(), sess.ID); err != nil {
+			return err
+		}
+	}
 	clearSession(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 	return nil
-}
-
-// clientAddr is the peer's IP address. Forwarding headers are not trusted:
-// behind a proxy, all clients share its address and its limit.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// limiter counts failures per key in a sliding window.
-type limiter struct {
-	max    int
-	window time.Duration
-
-	mu       sync.Mutex
-	failures map[string][]time.Time // guarded by mu; times within the window, oldest first
-}
-
-// maxLimiterKeys bounds the limiter's memory; beyond it, keys whose
-// failures have all expired are dropped.
-const maxLimiterKeys = 10000
-
-func newLimiter(max int, window time.Duration) *limiter {
-	return &limiter{max: max, window: window, failures: map[string][]time.Time{}}
-}
-
-// blocked reports whether any key has reached the limit, and how long
-// until it has not.
-func (l *limiter) blocked(now time.Time, keys ...string) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var wait time.Duration
-	for _, k := range keys {
-		times := l.recent(now, k)
-		if len(times) >= l.max {
-			wait = max(wait, times[len(times)-l.max].Add(l.window).Sub(now))
-		}
-	}
-	return wait, wait > 0
-}
-
-func (l *limiter) fail(now time.Time, keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.failures) >= maxLimiterKeys {
-		for k := range l.failures {
-			if len(l.recent(now, k)) == 0 {
-				delete(l.failures, k)
-			}
-		}
-	}
-	for _, k := range keys {
-		times := append(l.recent(now, k), now)
-		if len(times) > l.max {
-			times = times[len(times)-l.max:]
-		}
-		l.failures[k] = times
-	}
-}
-
-func (l *limiter) reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.failures, key)
-}
-
-// recent drops key's expired failures and returns the rest. Callers hold
-// mu.
-func (l *limiter) recent(now time.Time, key string) []time.Time {
-	times := l.failures[key]
-	i := 0
-	for i < len(times) && !times[i].After(now.Add(-l.window)) {
-		i++
-	}
-	if i == len(times) {
-		delete(l.failures, key)
-		return nil
-	}
-	times = times[i:]
-	l.failures[key] = times
-	return times
 }
