@@ -138,7 +138,7 @@ func (c *coordinator) start(ctx context.Context) error {
 	c.web, err = webui.New(webui.Config{
 		Service: c.service, Regions: c.regions, Keys: c.keys, Verifier: c.keys.WebVerifier(time.Now),
 		LastSeen: c.dispatcher.LastSeen, Log: log, Demo: cfg.Demo, Calendars: c.calendars,
-		PublicURL: cfg.PublicURL,
+		PublicURL:      cfg.PublicURL,
 		TrustedProxies: cfg.TrustedProxies,
 	})
 	if err != nil {

@@ -17,19 +17,19 @@ import (
 // standard NATS credentials file (its user JWT and seed), is shown once,
 // at registration or rotation; only the user's public key is kept.
 type Credentials struct {
-	Provider        string         `json:"provider"`
-	URL             string         `json:"url"`
-	User            string         `json:"user"`
-	UserKey         string         `json:"user_key"`
-	Account         string         `json:"account"`
-	AccountName     string         `json:"account_name"`
-	Creds           string         `json:"creds"`
-	Stream          string         `json:"stream"`
-	Consumer        string         `json:"consumer"`
-	DispatchSubject string         `json:"dispatch_subject"`
-	ReceiptSubject  string         `json:"receipt_subject"`
-	ReceiptStream   string         `json:"receipt_stream"`
-	Limits          LimitsView     `json:"limits"`
+	Provider        string     `json:"provider"`
+	URL             string     `json:"url"`
+	User            string     `json:"user"`
+	UserKey         string     `json:"user_key"`
+	Account         string     `json:"account"`
+	AccountName     string     `json:"account_name"`
+	Creds           string     `json:"creds"`
+	Stream          string     `json:"stream"`
+	Consumer        string     `json:"consumer"`
+	DispatchSubject string     `json:"dispatch_subject"`
+	ReceiptSubject  string     `json:"receipt_subject"`
+	ReceiptStream   string     `json:"receipt_stream"`
+	Limits          LimitsView `json:"limits"`
 }
 
 // LimitsView shows a provider the NATS limits in its account JWT.
