@@ -487,7 +487,7 @@ func (r registryAPI) SetDisabled(ctx context.Context, id string, disabled bool) 
 	if err := r.registry.SetDisabled(ctx, id, disabled); err != nil {
 		return err
 	}
-	r.dispatcher.Kick() // an enabled provider's waiting dispatches go out now
+	r.dispatcher.Hold(id, disabled) // an enabled provider's waiting dispatches go out now
 	return nil
 }
 
