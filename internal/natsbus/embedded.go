@@ -58,6 +58,10 @@ func StartEmbedded(dir, listen string, keys *Keys, log *slog.Logger) (*Embedded,
 	if err != nil {
 		return nil, err
 	}
+	// nats-server keeps JetStream in a "jetstream" folder under store_dir.
+	if err := adoptPasswordEraStore(filepath.Join(dir, "jetstream", "jetstream"), keys.CoordinatorAccountKey(), log); err != nil {
+		return nil, err
+	}
 	e := &Embedded{
 		path: filepath.Join(dir, "nats.conf"), log: log, CoordinatorCreds: user.Text,
 		cfg: ServerConfig{
@@ -74,6 +78,29 @@ func StartEmbedded(dir, listen string, keys *Keys, log *slog.Logger) (*Embedded,
 	}
 	e.port = e.srv.Addr().(*net.TCPAddr).Port
 	return e, nil
+}
+
+// adoptPasswordEraStore moves the streams of a data folder from before
+// NATS accounts were JWTs to where the server now looks for them.
+// JetStream keeps each account's streams in a folder named after the
+// account: it was the name TOCSIN; in operator mode it is the account's
+// public key. Dispatches published but not yet pulled are kept so.
+func adoptPasswordEraStore(storeDir, account string, log *slog.Logger) error {
+	old := filepath.Join(storeDir, CoordinatorAccount)
+	cur := filepath.Join(storeDir, account)
+	if _, err := os.Stat(old); err != nil {
+		return nil // nothing from then
+	}
+	if _, err := os.Stat(cur); err == nil {
+		log.Warn("JetStream store holds streams of both the password-era account and its JWT successor; keeping the latter",
+			slog.String("old", old), slog.String("current", cur))
+		return nil
+	}
+	if err := os.Rename(old, cur); err != nil {
+		return fmt.Errorf("nats: adopt the password-era streams: %w", err)
+	}
+	log.Info("JetStream streams of the password-era account moved to the coordinator's JWT account", slog.String("account", account))
+	return nil
 }
 
 // CoordinatorOption authenticates the coordinator's connection.

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
 
@@ -341,4 +344,63 @@ func (c *coordinator) provider(t *testing.T, id string) *tocsin.Provider {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// The streams of a password-era embedded server (account TOCSIN by name)
+// are found again by the JWT-era server: a dispatch published then and
+// not yet pulled is still there.
+func TestPasswordEraStreamsAreKept(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nats.conf")
+	store := filepath.Join(dir, "jetstream")
+	old := "host: 127.0.0.1\nport: -1\njetstream { store_dir: " + strconv.Quote(store) + " }\n" +
+		"accounts { TOCSIN { jetstream: enabled\n users: [ { user: tocsin, password: old } ] } }\n"
+	if err := os.WriteFile(conf, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.NoSigs, opts.NoLog = true, true
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("password-era server not ready")
+	}
+	bus, err := natsbus.Connect(srv.ClientURL(), slog.New(slog.DiscardHandler), 1, nats.UserInfo("tocsin", "old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	if err := bus.EnsureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bus.JetStream().Publish(ctx, natsbus.DispatchSubject("cmcc"), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	bus.Close()
+	srv.Shutdown()
+	srv.WaitForShutdown()
+
+	keys, err := natsbus.LoadKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := natsbus.StartEmbedded(dir, "127.0.0.1:0", keys, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	bus, err = natsbus.Connect(e.ClientURL(), slog.New(slog.DiscardHandler), 1, e.CoordinatorOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
+	if got := subjectCounts(t, bus.JetStream(), natsbus.DispatchStream)[natsbus.DispatchSubject("cmcc")]; got != 1 {
+		t.Fatalf("the JWT-era server holds %d of the password era's dispatches for cmcc, want 1", got)
+	}
 }
