@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -31,13 +32,21 @@ const (
 // takes effect at once (a revoked user is disconnected), and needs no
 // configuration change nor reload.
 type Resolver struct {
-	nc  *nats.Conn
-	log *slog.Logger
-	// servers is how many servers answered a ping at connect: a push
-	// waits for as many answers (and accepts fewer after pushSpread; the
-	// servers' resolvers also exchange what they hold).
+	nc   *nats.Conn
+	log  *slog.Logger
+	stop chan struct{}
+
+	mu sync.Mutex
+	// servers is how many servers answered the latest ping (at connect,
+	// then every recountEvery): a push waits for as many answers, and
+	// accepts fewer after pushSpread (the servers' resolvers also
+	// exchange what they hold). Guarded by mu.
 	servers int
 }
+
+// recountEvery is how often the resolver counts the servers again, so
+// that a node lost, or added, changes how many answers a push waits for.
+const recountEvery = time.Minute
 
 // ConnectResolver connects to url as the system user. It keeps
 // reconnecting for ever, like the coordinator's own connection.
@@ -55,9 +64,37 @@ func ConnectResolver(ctx context.Context, url string, keys *Keys, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("nats: connect %s as the system user: %w", url, err)
 	}
-	r := &Resolver{nc: nc, log: log, servers: 1}
-	r.servers = max(1, r.countServers(ctx))
+	r := &Resolver{nc: nc, log: log, servers: 1, stop: make(chan struct{})}
+	r.setServers(r.countServers(ctx))
+	go r.recount()
 	return r, nil
+}
+
+func (r *Resolver) recount() {
+	tick := time.NewTicker(recountEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+			if n := r.countServers(context.Background()); n > 0 {
+				r.setServers(n)
+			}
+		}
+	}
+}
+
+func (r *Resolver) setServers(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.servers = max(1, n)
+}
+
+func (r *Resolver) serverCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.servers
 }
 
 // countServers asks every server to answer a ping, and counts the answers
@@ -72,7 +109,7 @@ func (r *Resolver) countServers(ctx context.Context) int {
 	// Until connected (RetryOnFailedConnect), the ping waits in the
 	// client's buffer; give the connection a moment.
 	deadline := time.Now().Add(10 * time.Second)
-	for !r.nc.IsConnected() && time.Now().Before(deadline) && ctx.Err() == nil {
+	for !r.nc.IsConnected() && time.Now().Before(deadline) && ctx.Err() == nil && !r.nc.IsClosed() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err := r.nc.PublishRequest(serverPingSubject, inbox, nil); err != nil {
@@ -93,7 +130,10 @@ func (r *Resolver) countServers(ctx context.Context) int {
 }
 
 // Close closes the connection.
-func (r *Resolver) Close() { r.nc.Close() }
+func (r *Resolver) Close() {
+	close(r.stop)
+	r.nc.Close()
+}
 
 // claimsUpdateReply is a server's answer to a claims update.
 type claimsUpdateReply struct {
@@ -128,9 +168,9 @@ func (r *Resolver) Push(ctx context.Context, accountJWT string) error {
 	if err := r.nc.PublishRequest(claimsUpdateSubject, inbox, []byte(accountJWT)); err != nil {
 		return fmt.Errorf("nats: push account: %w", err)
 	}
-	ok := 0
+	ok, servers := 0, r.serverCount()
 	var spread <-chan time.Time
-	for ok < r.servers {
+	for ok < servers {
 		select {
 		case m := <-replies:
 			var rep claimsUpdateReply
@@ -144,8 +184,11 @@ func (r *Resolver) Push(ctx context.Context, accountJWT string) error {
 				spread = time.After(pushSpread)
 			}
 		case <-spread:
+			// Until the next count, wait for as many as answered: a
+			// node down must not slow every registration.
+			r.setServers(ok)
 			r.log.Warn("account pushed, but not every NATS server answered; the resolvers exchange it among themselves",
-				slog.Int("answered", ok), slog.Int("servers", r.servers))
+				slog.Int("answered", ok), slog.Int("servers", servers))
 			return nil
 		case <-ctx.Done():
 			if ok > 0 {
