@@ -12,22 +12,14 @@ import (
 	"time"
 
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
+	"github.com/tocsin-dev/tocsin/internal/testkit"
 )
 
 // The reference provider, given credentials NATS refuses (revoked, or
 // from another Tocsin), must exit with a message that says so and what to
 // do, not retry in silence.
 func TestRefusedCredentialsEndTheProvider(t *testing.T) {
-	dir := t.TempDir()
-	keys, err := natsbus.LoadKeys(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := natsbus.StartEmbedded(dir, "127.0.0.1:0", keys, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
+	e, _ := testkit.MustEmbedded(t, t.TempDir(), slog.New(slog.DiscardHandler))
 	// Credentials from another Tocsin's keys.
 	other, err := natsbus.LoadKeys(t.TempDir())
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
+	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 	"github.com/tocsin-dev/tocsin/provider"
 )
@@ -386,15 +387,7 @@ func TestPasswordEraStreamsAreKept(t *testing.T) {
 	srv.Shutdown()
 	srv.WaitForShutdown()
 
-	keys, err := natsbus.LoadKeys(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := natsbus.StartEmbedded(dir, "127.0.0.1:0", keys, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
+	e, _ := testkit.MustEmbedded(t, dir, slog.New(slog.DiscardHandler))
 	bus, err = natsbus.Connect(e.ClientURL(), slog.New(slog.DiscardHandler), 1, e.CoordinatorOption())
 	if err != nil {
 		t.Fatal(err)

@@ -27,16 +27,7 @@ type NATS struct {
 // coordinator to it. Both are closed when the test ends.
 func MustNATS(tb testing.TB, log *slog.Logger) *NATS {
 	tb.Helper()
-	dir := tb.TempDir()
-	keys, err := natsbus.LoadKeys(filepath.Join(dir, "keys"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e, err := natsbus.StartEmbedded(dir, "127.0.0.1:0", keys, log)
-	if err != nil {
-		tb.Fatalf("start embedded NATS: %v", err)
-	}
-	tb.Cleanup(e.Shutdown)
+	e, keys := MustEmbedded(tb, tb.TempDir(), log)
 	bus, err := natsbus.Connect(e.ClientURL(), log, 1, e.CoordinatorOption())
 	if err != nil {
 		tb.Fatalf("connect to embedded NATS: %v", err)
@@ -53,6 +44,23 @@ func MustNATS(tb testing.TB, log *slog.Logger) *NATS {
 		tb.Fatalf("create streams: %v", err)
 	}
 	return &NATS{Embedded: e, Bus: bus, Keys: keys, Resolver: res}
+}
+
+// MustEmbedded starts an embedded server in dir on 127.0.0.1 and a free
+// port, with the NATS keys in dir/keys (created if need be), until the
+// test ends.
+func MustEmbedded(tb testing.TB, dir string, log *slog.Logger) (*natsbus.Embedded, *natsbus.Keys) {
+	tb.Helper()
+	keys, err := natsbus.LoadKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e, err := natsbus.StartEmbedded(dir, "127.0.0.1:0", keys, log)
+	if err != nil {
+		tb.Fatalf("start embedded NATS: %v", err)
+	}
+	tb.Cleanup(e.Shutdown)
+	return e, keys
 }
 
 // Coordinator is the coordinator's side as cmd/tocsin wires it: a Service
