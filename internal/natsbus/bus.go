@@ -188,7 +188,6 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 			// Bounded per provider (its own subject) and in all; what a
 			// limit pushes out is the oldest, long applied.
 			MaxMsgSize: receiptMaxMsgSize, MaxMsgsPerSubject: b.limits().ReceiptBacklog,
-			MaxBytes: receiptStreamMaxBytes,
 		},
 	} {
 		if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {

@@ -60,10 +60,10 @@ func TestReceiptIDsCannotCrossProviders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg := info.CachedInfo().Config; cfg.Duplicates != natsbus.ReceiptDedupWindow || cfg.MaxMsgSize <= 0 || cfg.MaxBytes <= 0 ||
+	if cfg := info.CachedInfo().Config; cfg.Duplicates != natsbus.ReceiptDedupWindow || cfg.MaxMsgSize <= 0 ||
 		cfg.MaxMsgsPerSubject != natsbus.DefaultProviderLimits.ReceiptBacklog {
-		t.Fatalf("receipt stream: duplicates %s, max msg size %d, max bytes %d, per subject %d; want the receipt limits",
-			cfg.Duplicates, cfg.MaxMsgSize, cfg.MaxBytes, cfg.MaxMsgsPerSubject)
+		t.Fatalf("receipt stream: duplicates %s, max msg size %d, per subject %d; want the receipt limits",
+			cfg.Duplicates, cfg.MaxMsgSize, cfg.MaxMsgsPerSubject)
 	}
 	if cons := streamConsumerInfo(t, c.bus.JetStream(), natsbus.ReceiptStream, natsbus.ReceiptConsumer); cons.Config.MaxAckPending != -1 {
 		t.Errorf("receipt consumer max ack pending %d, want unlimited (-1)", cons.Config.MaxAckPending)
