@@ -154,7 +154,7 @@ func accountOf(p *tocsin.Provider) (ProviderAccount, error) {
 }
 
 // Rotate issues provider id new credentials and revokes the old ones.
-func (r *Registry) Rotate(ctx context.Context, id string) (Credentials, error) {
+func (r *Registry) Rotate(ctx context.Context, id string) (Registration, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var u UserCreds
@@ -164,9 +164,9 @@ func (r *Registry) Rotate(ctx context.Context, id string) (Credentials, error) {
 		return err
 	})
 	if err != nil {
-		return Credentials{}, err
+		return Registration{}, err
 	}
-	return r.credentials(p, u), nil
+	return Registration{Credentials: r.credentials(p, u), Name: p.Name, Regions: p.Regions}, nil
 }
 
 // Revoke revokes provider id's NATS user: its connections are closed at
