@@ -13,7 +13,7 @@ import (
 
 // ProviderRegistry registers providers with the dispatch transport.
 type ProviderRegistry interface {
-	// Register stores the provider, gives it a NATS login and consumer,
+	// Register stores the provider, gives it a NATS account, user and consumer,
 	// and returns its credentials (shown once).
 	Register(ctx context.Context, p tocsin.Provider) (any, error)
 	// Rotate issues a provider new credentials (shown once), revoking
