@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 )
 
 // Names fixed by Tocsin's NATS contract.
@@ -27,16 +28,19 @@ const (
 
 // Config says how to reach Tocsin.
 type Config struct {
-	URL      string
-	ID       string // the provider id: also the consumer's name
-	User     string
-	Password string
-	Log      *slog.Logger
+	URL string
+	ID  string // the provider id: also the consumer's name
+	// CredsFile is the path of the NATS credentials file (.creds) Tocsin
+	// issued the provider; Creds is its text, for callers that hold it
+	// already. One of them is needed.
+	CredsFile string
+	Creds     string
+	Log       *slog.Logger
 }
 
 // ErrCredentialsRefused is returned by Run when NATS refuses the
-// provider's credentials for good: a registration that re-keyed the
-// provider, or a password that was never right. Retrying cannot help, so
+// provider's credentials for good: credentials revoked or rotated, or
+// never issued by this Tocsin. Retrying cannot help, so
 // the client stops rather than sit connected to nothing.
 var ErrCredentialsRefused = errors.New("credentials refused by NATS")
 
@@ -104,8 +108,22 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.ID == "" {
 		return nil, errors.New("provider: Config.ID is required")
 	}
-	if cfg.User == "" {
-		cfg.User = cfg.ID
+	var auth nats.Option
+	switch {
+	case cfg.Creds != "":
+		userJWT, err := nkeys.ParseDecoratedJWT([]byte(cfg.Creds))
+		if err != nil {
+			return nil, fmt.Errorf("provider %s: credentials: %w", cfg.ID, err)
+		}
+		kp, err := nkeys.ParseDecoratedNKey([]byte(cfg.Creds))
+		if err != nil {
+			return nil, fmt.Errorf("provider %s: credentials: %w", cfg.ID, err)
+		}
+		auth = nats.UserJWT(func() (string, error) { return userJWT, nil }, kp.Sign)
+	case cfg.CredsFile != "":
+		auth = nats.UserCredentials(cfg.CredsFile)
+	default:
+		return nil, errors.New("provider: Config.CredsFile or Config.Creds is required")
 	}
 	log := cfg.Log
 	if log == nil {
@@ -116,7 +134,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		handled: map[string]string{}, stopped: map[string]bool{}, running: map[string]context.CancelFunc{},
 	}
 	nc, err := nats.Connect(cfg.URL,
-		nats.UserInfo(cfg.User, cfg.Password),
+		auth,
 		nats.Name("tocsin-provider-"+cfg.ID),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
@@ -143,7 +161,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
 			if err := nc.LastError(); isAuthError(err) {
-				c.closeErr = fmt.Errorf("provider %s: %w: %w (re-register the provider or use the new credentials)",
+				c.closeErr = fmt.Errorf("provider %s: %w: %w (rotate the provider's credentials: tocsin provider rotate ID, and use the new .creds file)",
 					cfg.ID, ErrCredentialsRefused, err)
 				c.log.Error("NATS refused the credentials; giving up", slog.Any("error", err))
 			} else {
@@ -154,7 +172,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	)
 	if err != nil {
 		if isAuthError(err) {
-			return nil, fmt.Errorf("provider %s: %w: %w (re-register the provider or use the new credentials)", cfg.ID, ErrCredentialsRefused, err)
+			return nil, fmt.Errorf("provider %s: %w: %w (rotate the provider's credentials: tocsin provider rotate ID, and use the new .creds file)", cfg.ID, ErrCredentialsRefused, err)
 		}
 		return nil, fmt.Errorf("provider %s: connect: %w", cfg.ID, err)
 	}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/provider"
@@ -28,22 +27,33 @@ import (
 type testServer struct {
 	dir      string
 	listen   string
-	users    []natsbus.ProviderUser
+	keys     *natsbus.Keys
+	acct     natsbus.ProviderAccount
+	user     natsbus.UserCreds // the provider's user
 	embedded *natsbus.Embedded
 	bus      *natsbus.Bus
+	resolver *natsbus.Resolver
 }
 
-// startServer starts the server with one provider login, id with
-// password, and that provider's consumer.
-func startServer(t *testing.T, id, password string) *testServer {
+// startServer starts the server with one provider, id: its account, a
+// user (s.user) and its consumer.
+func startServer(t *testing.T, id string) *testServer {
 	t.Helper()
-	hash, err := natsbus.HashPassword(password, bcrypt.MinCost)
+	dir := filepath.Join(t.TempDir(), "nats")
+	keys, err := natsbus.LoadKeys(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{dir: filepath.Join(t.TempDir(), "nats"), listen: "127.0.0.1:0",
-		users: []natsbus.ProviderUser{{ID: id, PasswordHash: hash}}}
+	key, err := natsbus.NewProviderAccountKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{dir: dir, listen: "127.0.0.1:0", keys: keys, acct: natsbus.ProviderAccount{ID: id, Account: key, Revoked: map[string]int64{}}}
+	if s.user, err = keys.ProviderUser(s.acct, natsbus.ProviderLimits{}); err != nil {
+		t.Fatal(err)
+	}
 	s.start(t)
+	s.pushAccount(t)
 	// Later starts reuse the port the OS chose, so the client's one URL
 	// finds the restarted server.
 	_, port, err := net.SplitHostPort(strings.TrimPrefix(s.embedded.ClientURL(), "nats://"))
@@ -58,19 +68,37 @@ func startServer(t *testing.T, id, password string) *testServer {
 	return s
 }
 
-func (s *testServer) start(t *testing.T) {
+// pushAccount pushes the provider's account as it stands.
+func (s *testServer) pushAccount(t *testing.T) {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	e, err := natsbus.StartEmbedded(s.dir, s.listen, s.users, log)
+	token, err := s.keys.ProviderAccountJWT(s.acct, natsbus.ProviderLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus, err := natsbus.Connect(e.ClientURL(), log, 1, nats.UserInfo(natsbus.CoordinatorUser, e.CoordinatorPassword))
+	if err := s.resolver.Push(testCtx(t), token); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *testServer) start(t *testing.T) {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	e, err := natsbus.StartEmbedded(s.dir, s.listen, s.keys, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus, err := natsbus.Connect(e.ClientURL(), log, 1, e.CoordinatorOption())
 	if err != nil {
 		e.Shutdown()
 		t.Fatal(err)
 	}
-	s.embedded, s.bus = e, bus
+	res, err := natsbus.ConnectResolver(testCtx(t), e.ClientURL(), s.keys, log)
+	if err != nil {
+		bus.Close()
+		e.Shutdown()
+		t.Fatal(err)
+	}
+	s.embedded, s.bus, s.resolver = e, bus, res
 	if err := bus.EnsureStreams(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -81,9 +109,10 @@ func (s *testServer) stop() {
 	if s.embedded == nil {
 		return
 	}
+	s.resolver.Close()
 	s.bus.Conn().Close()
 	s.embedded.Shutdown()
-	s.embedded, s.bus = nil, nil
+	s.embedded, s.bus, s.resolver = nil, nil, nil
 }
 
 func (s *testServer) url() string { return "nats://" + s.listen }
@@ -165,10 +194,10 @@ type running struct {
 }
 
 // run connects as id and runs h until the test ends.
-func run(t *testing.T, url, id, password string, log *slog.Logger, h provider.Handler) *running {
+func run(t *testing.T, url, id, creds string, log *slog.Logger, h provider.Handler) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := provider.Connect(ctx, provider.Config{URL: url, ID: id, Password: password, Log: log})
+	c, err := provider.Connect(ctx, provider.Config{URL: url, ID: id, Creds: creds, Log: log})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -215,12 +244,13 @@ func await(t *testing.T, got <-chan string, want string) {
 // connected to nothing: it reconnects, pulls again and reports again, and
 // says so in its log.
 func TestClientKeepsReceivingAcrossServerRestart(t *testing.T) {
-	const id, password = "cmcc", "right-password"
-	s := startServer(t, id, password)
+	const id = "cmcc"
+	s := startServer(t, id)
+	creds := s.user.Text
 	var logs logBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	got := make(chan string, 4)
-	run(t, s.url(), id, password, log, delivering(got))
+	run(t, s.url(), id, creds, log, delivering(got))
 
 	s.dispatch(t, id, "BC000001")
 	await(t, got, "BC000001")
@@ -244,10 +274,11 @@ func TestClientKeepsReceivingAcrossServerRestart(t *testing.T) {
 // A consumer deleted and made again (as a re-registration does) ends the
 // client's pull; it must find the new consumer and keep receiving.
 func TestClientKeepsReceivingWhenItsConsumerIsRecreated(t *testing.T) {
-	const id, password = "cucc", "right-password"
-	s := startServer(t, id, password)
+	const id = "cucc"
+	s := startServer(t, id)
+	creds := s.user.Text
 	got := make(chan string, 4)
-	run(t, s.url(), id, password, slog.New(slog.DiscardHandler), delivering(got))
+	run(t, s.url(), id, creds, slog.New(slog.DiscardHandler), delivering(got))
 	s.dispatch(t, id, "BC000001")
 	await(t, got, "BC000001")
 
@@ -267,33 +298,39 @@ func TestClientKeepsReceivingWhenItsConsumerIsRecreated(t *testing.T) {
 // what to do, instead of a client that retries in silence for ever.
 func TestClientGivesUpOnRefusedCredentials(t *testing.T) {
 	const id = "ctcc"
-	s := startServer(t, id, "right-password")
+	s := startServer(t, id)
 	var logs logBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	began := time.Now()
-	r := run(t, s.url(), id, "wrong-password", log, delivering(make(chan string, 1)))
+	// A user of an account this server does not know, signed by keys it
+	// does not trust.
+	stranger, err := natsbus.LoadKeys(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, err := stranger.ProviderUser(s.acct, natsbus.ProviderLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, s.url(), id, wrong.Text, log, delivering(make(chan string, 1)))
 	assertRefused(t, r, began)
 	logs.waitFor(t, `level=ERROR msg="NATS refused the credentials; giving up" provider=ctcc error="nats: Authorization Violation"`)
 }
 
-// A provider re-keyed while connected (what the demo used to do at every
-// restart) is cut off by the server; the client must notice and stop.
-func TestClientGivesUpWhenRekeyedWhileConnected(t *testing.T) {
-	const id, password = "cmcc", "old-password"
-	s := startServer(t, id, password)
+// A provider revoked while connected (tocsin provider revoke or rotate)
+// is cut off by the server; the client must notice and stop.
+func TestClientGivesUpWhenRevokedWhileConnected(t *testing.T) {
+	const id = "cmcc"
+	s := startServer(t, id)
+	creds := s.user.Text
 	got := make(chan string, 1)
-	r := run(t, s.url(), id, password, slog.New(slog.DiscardHandler), delivering(got))
+	r := run(t, s.url(), id, creds, slog.New(slog.DiscardHandler), delivering(got))
 	s.dispatch(t, id, "BC000001")
 	await(t, got, "BC000001")
 
-	hash, err := natsbus.HashPassword("new-password", bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
 	began := time.Now()
-	if err := s.embedded.SetProviders([]natsbus.ProviderUser{{ID: id, PasswordHash: hash}}); err != nil {
-		t.Fatal(err)
-	}
+	s.acct.Revoked[s.user.Key] = time.Now().Unix()
+	s.pushAccount(t)
 	assertRefused(t, r, began)
 }
 
@@ -305,7 +342,7 @@ func assertRefused(t *testing.T, r *running, began time.Time) {
 		if !errors.Is(err, provider.ErrCredentialsRefused) || !errors.Is(err, nats.ErrAuthorization) {
 			t.Fatalf("Run = %v, want ErrCredentialsRefused wrapping nats.ErrAuthorization", err)
 		}
-		for _, want := range []string{"credentials refused by NATS", "re-register the provider"} {
+		for _, want := range []string{"credentials refused by NATS", "tocsin provider rotate"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("Run error %q does not say %q", err, want)
 			}
@@ -319,11 +356,12 @@ func assertRefused(t *testing.T, r *running, began time.Time) {
 // Shutting down mid-send cancels the send and waits for it, and the
 // receipt Tocsin last sees says why the public did not all get it.
 func TestRunWaitsForSendsAndReportsThemOnShutdown(t *testing.T) {
-	const id, password = "cmcc", "right-password"
-	s := startServer(t, id, password)
+	const id = "cmcc"
+	s := startServer(t, id)
+	creds := s.user.Text
 	sending := make(chan struct{})
 	returned := make(chan struct{})
-	r := run(t, s.url(), id, password, slog.New(slog.DiscardHandler),
+	r := run(t, s.url(), id, creds, slog.New(slog.DiscardHandler),
 		func(ctx context.Context, d provider.Dispatch, rep *provider.Reporter) error {
 			defer close(returned)
 			if err := rep.Progress(ctx, 100, 40, 40, 0); err != nil {

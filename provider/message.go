@@ -3,7 +3,7 @@
 // dispatches from its durable consumer, drops redeliveries, honours stops
 // (even one that overtakes its original), and publishes receipts.
 //
-//	c, err := provider.Connect(ctx, provider.Config{URL: url, ID: "cmcc", User: "cmcc", Password: pw})
+//	c, err := provider.Connect(ctx, provider.Config{URL: url, ID: "cmcc", CredsFile: "cmcc.creds"})
 //	...
 //	err = c.Run(ctx, func(ctx context.Context, d provider.Dispatch, r *provider.Reporter) error {
 //		// send d.Content to subscribers in d.Regions, calling r.Progress as you go

@@ -28,22 +28,20 @@ func main() {
 }
 
 // credentials is the shape POST /api/v1/providers returns and
-// demo-providers.json holds per provider.
+// demo-providers.json holds per provider: creds is the .creds file's text.
 type credentials struct {
 	Provider string `json:"provider"`
 	URL      string `json:"url"`
-	User     string `json:"user"`
-	Password string `json:"password"`
+	Creds    string `json:"creds"`
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tocsin-provider", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	credFile := fs.String("credentials", "", "JSON credentials file: one provider's (from POST /api/v1/providers) or demo-providers.json with --id")
+	credsFile := fs.String("creds", os.Getenv("TOCSIN_PROVIDER_CREDS"), "NATS credentials file (.creds) Tocsin issued the provider (tocsin provider add --creds-out)")
+	credFile := fs.String("credentials", "", "JSON credentials: one provider's (from POST /api/v1/providers) or demo-providers.json with --id; instead of --creds and --url")
 	id := fs.String("id", os.Getenv("TOCSIN_PROVIDER_ID"), "provider id")
 	url := fs.String("url", os.Getenv("TOCSIN_NATS_URL"), "NATS URL")
-	user := fs.String("user", "", "NATS user (default: the provider id)")
-	password := fs.String("password", os.Getenv("TOCSIN_PROVIDER_PASSWORD"), "NATS password")
 	sim := provider.DefaultSimulation
 	fs.IntVar(&sim.RecipientsPerRegion, "recipients", sim.RecipientsPerRegion, "simulated recipients per region")
 	fs.IntVar(&sim.PerSecond, "rate", sim.PerSecond, "simulated messages sent per second")
@@ -51,21 +49,23 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	cfg := provider.Config{ID: *id, URL: *url, CredsFile: *credsFile}
 	if *credFile != "" {
 		c, err := readCredentials(*credFile, *id)
 		if err != nil {
 			return err
 		}
-		*id, *url, *user, *password = c.Provider, c.URL, c.User, c.Password
+		cfg.ID, cfg.URL, cfg.Creds, cfg.CredsFile = c.Provider, c.URL, c.Creds, ""
 	}
-	if *id == "" || *url == "" || *password == "" {
-		return errors.New("need --credentials, or --id, --url and --password")
+	if cfg.ID == "" || cfg.URL == "" || (cfg.Creds == "" && cfg.CredsFile == "") {
+		return errors.New("need --id, --url and --creds FILE, or --credentials")
 	}
 	if sim.FailureRatio < 0 || sim.FailureRatio > 1 || sim.PerSecond < 1 || sim.RecipientsPerRegion < 0 {
 		return errors.New("--failure-ratio must be within 0..1, --rate at least 1, --recipients not negative")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	c, err := provider.Connect(ctx, provider.Config{URL: *url, ID: *id, User: *user, Password: *password, Log: log})
+	cfg.Log = log
+	c, err := provider.Connect(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// Connect returns before the connection is up; the client logs when
 	// it is, and Run returns an error only if NATS refuses the
 	// credentials for good, which main turns into a non-zero exit.
-	log.Info("reference provider starting", slog.String("provider", *id), slog.String("url", *url))
+	log.Info("reference provider starting", slog.String("provider", cfg.ID), slog.String("url", cfg.URL))
 	return c.Run(ctx, sim.Handle)
 }
 
@@ -85,7 +85,7 @@ func readCredentials(path, id string) (credentials, error) {
 		return credentials{}, err
 	}
 	var one credentials
-	if err := json.Unmarshal(data, &one); err == nil && one.Password != "" {
+	if err := json.Unmarshal(data, &one); err == nil && one.Creds != "" {
 		return one, nil
 	}
 	var many map[string]credentials
@@ -93,7 +93,7 @@ func readCredentials(path, id string) (credentials, error) {
 		return credentials{}, fmt.Errorf("%s: %w", path, err)
 	}
 	c, ok := many[id]
-	if !ok {
+	if !ok || c.Creds == "" {
 		return credentials{}, fmt.Errorf("%s has no credentials for provider %q (use --id)", path, id)
 	}
 	return c, nil

@@ -217,12 +217,16 @@ func rawChain(b *testing.B) path {
 		b.Fatal(err)
 	}
 
-	e, err := natsbus.StartEmbedded(filepath.Join(dir, "nats"), "127.0.0.1:0", nil, log)
+	keys, err := natsbus.LoadKeys(filepath.Join(dir, "nats", "keys"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := natsbus.StartEmbedded(filepath.Join(dir, "nats"), "127.0.0.1:0", keys, log)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(e.Shutdown)
-	auth := nats.UserInfo(natsbus.CoordinatorUser, e.CoordinatorPassword)
+	auth := e.CoordinatorOption()
 	bus, err := natsbus.Connect(e.ClientURL(), log, 1, auth)
 	if err != nil {
 		b.Fatal(err)
@@ -288,7 +292,7 @@ func emergencyPath(b *testing.B) path {
 	readJSONFile(b, filepath.Join(dir, "demo-providers.json"), &creds)
 	cucc := creds["cucc"]
 
-	nc, err := nats.Connect(cucc.URL, nats.UserInfo(cucc.User, cucc.Password))
+	nc, err := nats.Connect(cucc.URL, mustCredsOption(b, cucc.Creds))
 	if err != nil {
 		b.Fatal(err)
 	}

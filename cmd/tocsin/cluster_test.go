@@ -23,6 +23,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tocsin-dev/tocsin/internal/natsbus"
 )
 
 // buildNATSServer compiles nats-server from the module go.mod pins, once
@@ -45,8 +47,7 @@ var buildNATSServer = sync.OnceValues(func() (string, error) {
 // runs them.
 type natsCluster struct {
 	bin, confDir  string
-	accountsFile  string // what the nodes include and the coordinator writes
-	password      string // the coordinator's, on the nodes' bootstrap login
+	accountsFile  string // the trust the nodes include, from tocsin nats bootstrap
 	routePassword string
 	routePorts    []int
 	nodes         []*natsNode
@@ -64,7 +65,10 @@ type natsNode struct {
 	monitor     string // host:port of /healthz
 }
 
-func startNATSCluster(t *testing.T) *natsCluster {
+// startNATSCluster bootstraps the NATS trust from the data folder's keys,
+// as an operator would before the first start, and starts three nodes
+// that include it.
+func startNATSCluster(t *testing.T, data string) *natsCluster {
 	t.Helper()
 	bin, err := buildNATSServer()
 	if err != nil {
@@ -73,16 +77,15 @@ func startNATSCluster(t *testing.T) *natsCluster {
 	dir := t.TempDir()
 	c := &natsCluster{
 		bin: bin, confDir: filepath.Join(dir, "conf"),
-		password: "c" + randomHex(t), routePassword: "r" + randomHex(t),
+		routePassword: "r" + randomHex(t),
 	}
-	// The deploy files as they are; the accounts file sits beside them,
-	// where node.conf includes it (compose mounts a volume there).
-	if err := os.MkdirAll(filepath.Join(c.confDir, "accounts"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	// The deploy file as it is; the trust file sits beside it, where
+	// node.conf includes it (compose mounts a volume there).
 	copyFile(t, filepath.Join("..", "..", "deploy", "nats", "node.conf"), filepath.Join(c.confDir, "node.conf"))
 	c.accountsFile = filepath.Join(c.confDir, "accounts", "accounts.conf")
-	copyFile(t, filepath.Join("..", "..", "deploy", "nats", "accounts.bootstrap.conf"), c.accountsFile)
+	if err := run(context.Background(), []string{"nats", "bootstrap", "--data", data, "--out", c.accountsFile}, noEnv, io.Discard, io.Discard); err != nil {
+		t.Fatalf("tocsin nats bootstrap: %v", err)
+	}
 
 	routes := make([]string, 3)
 	ports := make([]int, 3)
@@ -99,12 +102,12 @@ func startNATSCluster(t *testing.T) *natsCluster {
 			"TOCSIN_NATS_PORT=-1",
 			"TOCSIN_NATS_MONITOR=127.0.0.1:-1",
 			"TOCSIN_NATS_STORE=" + n.store,
+			"TOCSIN_NATS_RESOLVER=" + filepath.Join(n.store, "resolver"),
 			"TOCSIN_NATS_CLUSTER_HOST=127.0.0.1",
 			"TOCSIN_NATS_CLUSTER_PORT=" + strconv.Itoa(ports[i]),
 			"TOCSIN_NATS_CLUSTER_PASSWORD=" + c.routePassword,
 			// The same unquoted list docker-compose.yml gives.
 			"TOCSIN_NATS_ROUTES=[" + strings.Join(routes, ", ") + "]",
-			"TOCSIN_NATS_PASSWORD=" + c.password,
 		}
 		c.nodes = append(c.nodes, n)
 	}
@@ -138,6 +141,8 @@ func (c *natsCluster) refusesIntruder(t *testing.T) {
 			kv = k + "=" + n.name
 		case "TOCSIN_NATS_STORE":
 			kv = k + "=" + n.store
+		case "TOCSIN_NATS_RESOLVER":
+			kv = k + "=" + filepath.Join(n.store, "resolver")
 		case "TOCSIN_NATS_CLUSTER_PORT":
 			kv = k + "=-1"
 		case "TOCSIN_NATS_CLUSTER_PASSWORD":
@@ -192,22 +197,6 @@ func (c *natsCluster) awaitHealthy(t *testing.T, n *natsNode, timeout time.Durat
 		time.Sleep(100 * time.Millisecond) // polling an HTTP check: nothing to wait on
 	}
 	t.Fatalf("%s not healthy within %v: %s", n.name, timeout, last)
-}
-
-// reload makes every live node re-read its configuration (the accounts file
-// the coordinator rewrote), twice as deploy/nats/entrypoint.sh does, and
-// waits until each has.
-func (c *natsCluster) reload(t *testing.T) {
-	t.Helper()
-	for range 2 {
-		for _, n := range c.nodes {
-			seen := n.log.count("Reloaded server configuration")
-			if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-				t.Fatal(err)
-			}
-			n.log.await(t, "Reloaded server configuration", seen+1, 10*time.Second)
-		}
-	}
 }
 
 func (c *natsCluster) urls() string {
@@ -344,6 +333,9 @@ func freePort(t *testing.T) int {
 
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	data, err := os.ReadFile(from)
 	if err != nil {
 		t.Fatal(err)
@@ -364,9 +356,9 @@ func randomHex(t *testing.T) string {
 
 // clusterCreds is the part of a provider's registration the test uses.
 type clusterCreds struct {
-	URL      string `json:"url"`
-	User     string `json:"user"`
-	Password string `json:"password"`
+	URL   string `json:"url"`
+	User  string `json:"user"`
+	Creds string `json:"creds"`
 }
 
 // delivered is one dispatch as a provider's durable consumer gave it.
@@ -386,23 +378,31 @@ func TestClusterSurvivesLosingTheStreamLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds nats-server and runs a three-node cluster")
 	}
-	cl := startNATSCluster(t)
+	data := t.TempDir()
+	cl := startNATSCluster(t, data)
 	cl.refusesIntruder(t)
 
-	data := t.TempDir()
 	seed := filepath.Join(t.TempDir(), "seed.json")
 	writeJSON(t, seed, map[string]any{"organisations": []map[string]any{
 		{"id": "admin", "name": "Tocsin operator", "role": "admin", "level": "national", "jurisdiction": "national"},
 		{"id": "gd-met", "name": "Guangdong Meteorological Service", "role": "department", "level": "provincial",
 			"jurisdiction": "440000", "sender_code": "12379440"},
 	}})
-	t.Setenv("TOCSIN_NATS_PASSWORD", cl.password) // not on the command line
 	p := startProcess(t, data, "serve", "--seed", seed, "--nats-url", cl.urls(),
 		"--nats-replicas", "3", "--nats-accounts", cl.accountsFile)
 
-	// Our own view of the cluster, as the coordinator's user: stream
-	// leaders and replicas.
-	nc, err := nats.Connect(cl.urls(), nats.UserInfo("tocsin", cl.password),
+	// Our own view of the cluster, as a user of the coordinator's
+	// account issued from the data folder's keys: stream leaders and
+	// replicas.
+	keys, err := natsbus.LoadKeys(filepath.Join(data, "nats", "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	coordUser, err := keys.CoordinatorUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(cl.urls(), mustCredsOption(t, coordUser.Text),
 		nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -431,8 +431,9 @@ func TestClusterSurvivesLosingTheStreamLeader(t *testing.T) {
 		return info.Config.Replicas == 3 && info.Cluster != nil && info.Cluster.Leader != "", fmt.Sprintf("%+v", info.Cluster)
 	})
 
-	// Two providers cover Guangzhou. The coordinator rewrites the accounts
-	// file; the nodes take it in when reloaded.
+	// Two providers cover Guangzhou. The coordinator pushes each one's
+	// account to every node through the system account: no file changes,
+	// no node reloads.
 	creds := map[string]clusterCreds{}
 	for _, pr := range []struct{ id, name, regions string }{
 		{"cmcc", "China Mobile", "440000,450000"},
@@ -450,10 +451,21 @@ func TestClusterSurvivesLosingTheStreamLeader(t *testing.T) {
 		}
 		creds[pr.id] = cr
 	}
-	cl.reload(t)
+	for _, n := range cl.nodes {
+		if got := n.log.count("Reloaded server configuration"); got != 0 {
+			t.Errorf("%s reloaded its configuration %d times", n.name, got)
+		}
+	}
+	// Each provider pulls through each node, connected to that node alone
+	// at once after its registration: the account reached every one.
+	for id, cr := range creds {
+		for _, n := range cl.nodes {
+			pullsThrough(t, id, cr.Creds, n)
+		}
+	}
 	consumers := map[string]jetstream.Consumer{}
 	for id, cr := range creds {
-		pnc, err := nats.Connect(cr.URL, nats.UserInfo(cr.User, cr.Password),
+		pnc, err := nats.Connect(cr.URL, mustCredsOption(t, cr.Creds),
 			nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 		if err != nil {
 			t.Fatalf("%s connects: %v", id, err)
@@ -579,11 +591,24 @@ func TestClusterSurvivesLosingTheStreamLeader(t *testing.T) {
 		t.Errorf("the relay resumed only %v after the leader was killed, want within 10s", resumed)
 	}
 
-	// Passwords travel in the environment only: no file the nodes or the
-	// coordinator wrote holds one in the clear.
-	for _, dir := range []string{cl.confDir, data} {
-		noSecretIn(t, dir, cl.password, cl.routePassword)
+	// The route password travels in the environment only, and no file
+	// the nodes read or wrote holds a key's seed.
+	var seeds []string
+	for _, name := range []string{"operator.nk", "system.nk", "coordinator.nk", "provider-signer.nk"} {
+		seed, err := os.ReadFile(filepath.Join(data, "nats", "keys", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, strings.TrimSpace(string(seed)))
 	}
+	noSecretIn(t, data, cl.routePassword)
+	noSecretIn(t, cl.confDir, append(seeds, cl.routePassword)...)
+	for _, n := range cl.nodes {
+		noSecretIn(t, n.store, append(seeds, cl.routePassword)...)
+	}
+
+	// Revoking a provider cuts it off on every node at once.
+	revokedEverywhere(t, p.base, data, "cucc", creds["cucc"].Creds, cl.nodes, victim)
 
 	// The killed node comes back: healthy, and a current replica again.
 	cl.start(t, victim)
@@ -603,6 +628,84 @@ func TestClusterSurvivesLosingTheStreamLeader(t *testing.T) {
 		}
 		return false, fmt.Sprintf("leader %s, replicas %+v", info.Cluster.Leader, info.Cluster.Replicas)
 	})
+}
+
+// pullsThrough connects as provider id to node n alone and asks for its
+// consumer and one pull, as the nats CLI's consumer next does.
+func pullsThrough(t *testing.T, id, creds string, n *natsNode) {
+	t.Helper()
+	nc, err := nats.Connect(n.clientURL, mustCredsOption(t, creds), nats.NoReconnect())
+	if err != nil {
+		t.Fatalf("%s connects to %s: %v", id, n.name, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.AccountInfo(ctx); err != nil {
+		t.Fatalf("%s through %s: $JS.API.INFO: %v", id, n.name, err)
+	}
+	cons, err := js.Consumer(ctx, "TOCSIN_DISPATCH", id)
+	if err != nil {
+		t.Fatalf("%s through %s: consumer info: %v", id, n.name, err)
+	}
+	batch, err := cons.FetchNoWait(1)
+	if err != nil {
+		t.Fatalf("%s through %s: pull: %v", id, n.name, err)
+	}
+	for range batch.Messages() {
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+		t.Fatalf("%s through %s: pull: %v", id, n.name, err)
+	}
+}
+
+// revokedEverywhere connects as provider id to every live node, revokes
+// it with tocsin provider revoke, and checks that each connection is
+// closed and each node refuses it within seconds.
+func revokedEverywhere(t *testing.T, base, data, id, creds string, nodes []*natsNode, skip *natsNode) {
+	t.Helper()
+	var live []*natsNode
+	type closing struct {
+		at  time.Time
+		err error
+	}
+	closed := map[string]chan closing{}
+	for _, n := range nodes {
+		if n == skip || n.cmd.ProcessState != nil {
+			continue
+		}
+		live = append(live, n)
+		ch := make(chan closing, 1)
+		closed[n.name] = ch
+		nc, err := nats.Connect(n.clientURL, mustCredsOption(t, creds), nats.NoReconnect(),
+			nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
+			nats.ClosedHandler(func(nc *nats.Conn) { ch <- closing{time.Now(), nc.LastError()} }))
+		if err != nil {
+			t.Fatalf("%s connects to %s before the revocation: %v", id, n.name, err)
+		}
+		defer nc.Close()
+	}
+	revokedAt := time.Now()
+	if err := run(context.Background(), []string{"provider", "revoke", "--server", base, "--data", data, id}, noEnv, io.Discard, io.Discard); err != nil {
+		t.Fatalf("provider revoke %s: %v", id, err)
+	}
+	for _, n := range live {
+		select {
+		case c := <-closed[n.name]:
+			t.Logf("%s's connection to %s closed %v after the revocation was asked: %v", id, n.name, c.at.Sub(revokedAt).Round(time.Millisecond), c.err)
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s's connection to %s still open 5 s after the revocation", id, n.name)
+		}
+		nc, err := nats.Connect(n.clientURL, mustCredsOption(t, creds), nats.NoReconnect())
+		if err == nil {
+			nc.Close()
+			t.Errorf("%s, revoked, connected to %s", id, n.name)
+		}
+	}
 }
 
 // burst files emergencies from several clients until stopped.

@@ -10,12 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tocsin-dev/tocsin/internal/atomicfile"
 	"github.com/tocsin-dev/tocsin/internal/auth"
 	"github.com/tocsin-dev/tocsin/internal/boltstore"
 	"github.com/tocsin-dev/tocsin/internal/calendar"
@@ -43,6 +44,7 @@ type coordinator struct {
 	bus        *natsbus.Bus
 	dispatcher *natsbus.Dispatcher
 	registry   *natsbus.Registry
+	resolver   *natsbus.Resolver
 	calendars  *calendar.Book
 	metrics    *metrics.Metrics
 	api        *httpapi.Server
@@ -189,30 +191,53 @@ func (c *coordinator) purgeDaily(ctx context.Context) error {
 	}
 }
 
+// natsKeysDir is where the data folder keeps the NATS operator's and
+// accounts' keys.
+func natsKeysDir(data string) string { return filepath.Join(data, "nats", "keys") }
+
 // startNATS starts the embedded server (or connects to the external one)
 // and the dispatcher; the dispatcher's loops start with the coordinator.
+// The coordinator holds the NATS operator's and accounts' keys (created on
+// first start in DATA/nats/keys) and issues its own users from them.
 func (c *coordinator) startNATS(ctx context.Context) error {
-	var opts []nats.Option
+	keys, err := natsbus.LoadKeys(natsKeysDir(c.cfg.Data))
+	if err != nil {
+		return err
+	}
+	var auth nats.Option
 	c.natsURL = c.cfg.NATSURL
 	if c.natsURL == "" {
-		users, err := natsbus.ProviderUsers(ctx, c.store)
-		if err != nil {
-			return err
-		}
-		c.embedded, err = natsbus.StartEmbedded(filepath.Join(c.cfg.Data, "nats"), c.cfg.NATSListen, users, natsLogger(c.log, c.cfg.NATSDebug))
+		c.embedded, err = natsbus.StartEmbedded(filepath.Join(c.cfg.Data, "nats"), c.cfg.NATSListen, keys, natsLogger(c.log, c.cfg.NATSDebug))
 		if err != nil {
 			return err
 		}
 		c.natsURL = c.embedded.ClientURL()
-		opts = append(opts, nats.UserInfo(natsbus.CoordinatorUser, c.embedded.CoordinatorPassword))
-	} else if c.cfg.NATSPassword != "" {
-		opts = append(opts, nats.UserInfo(c.cfg.NATSUser, c.cfg.NATSPassword))
+		auth = c.embedded.CoordinatorOption()
+	} else {
+		if c.cfg.NATSAccounts != "" {
+			// The cluster's nodes include this file: the operator they
+			// trust and the accounts they start with.
+			if err := writeTrust(keys, c.cfg.NATSAccounts); err != nil {
+				return err
+			}
+		}
+		user, err := keys.CoordinatorUser()
+		if err != nil {
+			return err
+		}
+		if auth, err = natsbus.CredsOption(user.Text); err != nil {
+			return err
+		}
 	}
-	bus, err := natsbus.Connect(c.natsURL, c.log, c.cfg.NATSReplicas, opts...)
+	bus, err := natsbus.Connect(c.natsURL, c.log, c.cfg.NATSReplicas, auth)
 	if err != nil {
 		return err
 	}
 	c.bus = bus
+	c.resolver, err = natsbus.ConnectResolver(ctx, c.natsURL, keys, c.log)
+	if err != nil {
+		return err
+	}
 	c.dispatcher = natsbus.NewDispatcher(bus, c.service, c.log)
 	c.dispatcher.Hooks = natsbus.Hooks{
 		Published: func(provider string, sinceDurable time.Duration) {
@@ -227,21 +252,53 @@ func (c *coordinator) startNATS(ctx context.Context) error {
 		DeadLetter:   c.metrics.DeadLetter,
 	}
 	c.service.Published = c.dispatcher.Kick
-	c.registry = &natsbus.Registry{Service: c.service, Bus: bus, Embedded: c.embedded, URL: c.natsURL}
-	if c.embedded == nil && c.cfg.NATSAccounts != "" {
-		// An external cluster learns provider logins from a file its
-		// nodes include and reload (docker-compose.yml shows how).
-		hash, err := natsbus.HashPassword(c.cfg.NATSPassword, bcrypt.DefaultCost)
-		if err != nil {
-			return err
+	c.registry = &natsbus.Registry{Service: c.service, Bus: bus, Keys: keys, Resolver: c.resolver, URL: c.natsURL, Log: c.log}
+	converted, err := c.registry.Sync(ctx)
+	if err != nil {
+		return err
+	}
+	return c.handOver(converted)
+}
+
+// handOver prints the credentials of providers converted from NATS
+// passwords, once, and writes each to DATA/nats/creds/ID.creds (0600).
+func (c *coordinator) handOver(converted map[string]natsbus.Credentials) error {
+	if len(converted) == 0 {
+		return nil
+	}
+	dir := filepath.Join(c.cfg.Data, "nats", "creds")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("provider credentials: %w", err)
+	}
+	ids := make([]string, 0, len(converted))
+	for id := range converted {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		path := filepath.Join(dir, id+".creds")
+		if err := atomicfile.Write(path, []byte(converted[id].Creds), 0o600); err != nil {
+			return fmt.Errorf("provider credentials: %w", err)
 		}
-		if err := os.MkdirAll(filepath.Dir(c.cfg.NATSAccounts), 0o755); err != nil {
-			return fmt.Errorf("nats accounts file: %w", err)
-		}
-		c.registry.AccountsFile, c.registry.CoordinatorPasswordHash = c.cfg.NATSAccounts, hash
-		if err := c.registry.SyncUsers(ctx); err != nil {
-			return err
-		}
+		c.log.Warn("provider converted from a NATS password to a NATS account: its password no longer works; hand it these credentials (shown once)",
+			slog.String("provider", id), slog.String("creds_file", path), slog.String("creds", converted[id].Creds))
+	}
+	return nil
+}
+
+// writeTrust writes the trust a cluster node includes: the operator, the
+// system account and the preloaded accounts. It holds no secret; 0644 so
+// that nodes running as another user can read it.
+func writeTrust(keys *natsbus.Keys, path string) error {
+	trust, err := keys.NewTrust()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("nats trust file: %w", err)
+	}
+	if err := atomicfile.Write(path, []byte(trust.Render()), 0o644); err != nil {
+		return fmt.Errorf("nats trust file: %w", err)
 	}
 	return nil
 }
@@ -387,6 +444,9 @@ func (c *coordinator) handler() http.Handler {
 func (c *coordinator) close() {
 	c.stopLoops()
 	c.loops.Wait()
+	if c.resolver != nil {
+		c.resolver.Close()
+	}
 	if c.bus != nil {
 		c.bus.Close()
 	}
@@ -408,6 +468,20 @@ type registryAPI struct {
 
 func (r registryAPI) Register(ctx context.Context, p tocsin.Provider) (any, error) {
 	return r.registry.Registration(ctx, p)
+}
+
+func (r registryAPI) Rotate(ctx context.Context, id string) (any, error) {
+	return r.registry.Rotate(ctx, id)
+}
+
+func (r registryAPI) Revoke(ctx context.Context, id string) error { return r.registry.Revoke(ctx, id) }
+
+func (r registryAPI) SetDisabled(ctx context.Context, id string, disabled bool) error {
+	if err := r.registry.SetDisabled(ctx, id, disabled); err != nil {
+		return err
+	}
+	r.dispatcher.Hold(id, disabled) // an enabled provider's waiting dispatches go out now
+	return nil
 }
 
 func (r registryAPI) LastSeen(provider string) (time.Time, bool) {

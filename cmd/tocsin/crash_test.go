@@ -84,28 +84,28 @@ func (p *process) kill() {
 }
 
 // providerCreds reads one demo provider's NATS credentials.
-func providerCreds(t *testing.T, dir, id string) (url, password string) {
+func providerCreds(t *testing.T, dir, id string) (url string, creds nats.Option) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "demo-providers.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var all map[string]struct {
-		URL      string `json:"url"`
-		Password string `json:"password"`
+		URL   string `json:"url"`
+		Creds string `json:"creds"`
 	}
 	if err := json.Unmarshal(data, &all); err != nil {
 		t.Fatal(err)
 	}
-	return all[id].URL, all[id].Password
+	return all[id].URL, mustCredsOption(t, all[id].Creds)
 }
 
 // drain pulls every dispatch waiting for a provider, acking each, and
 // returns how often each broadcast id arrived.
 func drain(t *testing.T, dir, provider string, want int) map[string]int {
 	t.Helper()
-	url, password := providerCreds(t, dir, provider)
-	nc, err := nats.Connect(url, nats.UserInfo(provider, password))
+	url, creds := providerCreds(t, dir, provider)
+	nc, err := nats.Connect(url, creds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,8 +470,8 @@ func (in *providerInbox) pullAll(t *testing.T, providers ...string) *pulls {
 	ctx, cancel := context.WithCancel(context.Background())
 	ps := &pulls{cancel: cancel}
 	for _, provider := range providers {
-		url, password := providerCreds(t, in.dir, provider)
-		nc, err := nats.Connect(url, nats.UserInfo(provider, password), nats.NoReconnect())
+		url, creds := providerCreds(t, in.dir, provider)
+		nc, err := nats.Connect(url, creds, nats.NoReconnect())
 		if err != nil {
 			cancel()
 			t.Fatalf("%s: connect: %v", provider, err)
@@ -677,13 +677,17 @@ func consumerPending(dir, provider string) (int, error) {
 		return 0, err
 	}
 	var creds map[string]struct {
-		URL      string `json:"url"`
-		Password string `json:"password"`
+		URL   string `json:"url"`
+		Creds string `json:"creds"`
 	}
 	if err := json.Unmarshal(data, &creds); err != nil {
 		return 0, err
 	}
-	nc, err := nats.Connect(creds[provider].URL, nats.UserInfo(provider, creds[provider].Password), nats.NoReconnect())
+	opt, err := natsbus.CredsOption(creds[provider].Creds)
+	if err != nil {
+		return 0, err
+	}
+	nc, err := nats.Connect(creds[provider].URL, opt, nats.NoReconnect())
 	if err != nil {
 		return 0, err
 	}
@@ -898,4 +902,14 @@ func TestAuditVerifyFindsAFlippedByte(t *testing.T) {
 		})
 	}
 	_ = ids
+}
+
+// mustCredsOption authenticates a connection with a .creds file's text.
+func mustCredsOption(tb testing.TB, creds string) nats.Option {
+	tb.Helper()
+	opt, err := natsbus.CredsOption(creds)
+	if err != nil {
+		tb.Fatalf("credentials: %v", err)
+	}
+	return opt
 }

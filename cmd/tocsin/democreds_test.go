@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func demoProviders(t *testing.T, dir string) map[string]natsbus.Credentials {
 		t.Fatal(err)
 	}
 	if mode := info.Mode().Perm(); mode != 0o600 {
-		t.Errorf("demo-providers.json has mode %o, want 600: it holds passwords", mode)
+		t.Errorf("demo-providers.json has mode %o, want 600: it holds NATS user seeds", mode)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -35,24 +36,25 @@ func demoProviders(t *testing.T, dir string) map[string]natsbus.Credentials {
 	return creds
 }
 
-// A demo restart keeps the providers' NATS passwords, so reference
+// A demo restart keeps the providers' NATS credentials, so reference
 // providers run by hand (--no-simulators) are not locked out; a provider
-// whose recorded password no longer matches is registered afresh.
+// whose recorded credentials are no longer its current user's is
+// registered afresh.
 func TestDemoRestartKeepsProviderCredentials(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, "demo", "--no-simulators")
 	first := demoProviders(t, dir)
 	for _, id := range []string{"cmcc", "cucc", "ctcc"} {
-		if first[id].Password == "" {
-			t.Fatalf("demo-providers.json has no password for %s: %v", id, first)
+		if !strings.HasPrefix(first[id].Creds, "-----BEGIN NATS USER JWT-----") {
+			t.Fatalf("demo-providers.json has no .creds text for %s: %v", id, first)
 		}
 	}
 	s.stop()
 
 	// Someone's copy went stale (or was edited): that provider alone is
-	// re-keyed.
+	// issued new credentials.
 	stale := first["cucc"]
-	stale.Password = "stale"
+	stale.Creds = first["cmcc"].Creds
 	edited := map[string]natsbus.Credentials{"cmcc": first["cmcc"], "cucc": stale, "ctcc": first["ctcc"]}
 	data, _ := json.Marshal(edited)
 	if err := os.WriteFile(filepath.Join(dir, "demo-providers.json"), data, 0o600); err != nil {
@@ -62,21 +64,21 @@ func TestDemoRestartKeepsProviderCredentials(t *testing.T) {
 	s = startServer(t, dir, "demo", "--no-simulators")
 	second := demoProviders(t, dir)
 	for _, id := range []string{"cmcc", "ctcc"} {
-		if second[id].Password != first[id].Password {
-			t.Errorf("%s was re-keyed by the restart", id)
+		if second[id].Creds != first[id].Creds || second[id].UserKey != first[id].UserKey {
+			t.Errorf("%s was issued new credentials by the restart", id)
 		}
 	}
-	if p := second["cucc"].Password; p == "" || p == "stale" || p == first["cucc"].Password {
-		t.Errorf("cucc, whose recorded password no longer matched, was not re-registered: %q", p)
+	if p := second["cucc"]; p.Creds == "" || p.Creds == first["cmcc"].Creds || p.UserKey == first["cucc"].UserKey {
+		t.Errorf("cucc, whose recorded credentials no longer matched, was not re-registered: %+v", p)
 	}
 
-	// The first run's password still pulls: cmcc gets an emergency filed
+	// The first run's credentials still pull: cmcc gets an emergency filed
 	// after the restart. (The URL is this run's: the test servers listen
 	// on a port the OS picks each start.)
 	got := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	client, err := provider.Connect(ctx, provider.Config{URL: second["cmcc"].URL, ID: "cmcc",
-		User: first["cmcc"].User, Password: first["cmcc"].Password, Log: slog.New(slog.DiscardHandler)})
+		Creds: first["cmcc"].Creds, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -110,6 +112,6 @@ func TestDemoRestartKeepsProviderCredentials(t *testing.T) {
 		done <- err // for the cleanup
 		t.Fatalf("cmcc's client stopped: %v", err)
 	case <-time.After(30 * time.Second):
-		t.Fatal("cmcc, connected with the first run's password, received nothing within 30 s")
+		t.Fatal("cmcc, connected with the first run's credentials, received nothing within 30 s")
 	}
 }

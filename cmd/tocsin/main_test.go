@@ -219,8 +219,9 @@ func TestProviderAddThroughTheRunningServer(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, "demo", "--no-simulators")
 	var stdout bytes.Buffer
+	credsFile := filepath.Join(t.TempDir(), "gx-mobile.creds")
 	err := run(context.Background(), []string{"provider", "add", "--server", s.base, "--data", dir,
-		"--id", "gx-mobile", "--name", "Guangxi Mobile", "--regions", "450000"}, noEnv, &stdout, io.Discard)
+		"--id", "gx-mobile", "--name", "Guangxi Mobile", "--regions", "450000", "--creds-out", credsFile}, noEnv, &stdout, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,16 +229,24 @@ func TestProviderAddThroughTheRunningServer(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &creds); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
 	}
-	for _, k := range []string{"url", "user", "password", "stream", "consumer"} {
+	for _, k := range []string{"url", "user", "creds", "account", "stream", "consumer"} {
 		if creds[k] == "" || creds[k] == nil {
 			t.Errorf("credentials lack %s: %v", k, creds)
 		}
+	}
+	file, err := os.ReadFile(credsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := os.Stat(credsFile); info.Mode().Perm() != 0o600 || string(file) != creds["creds"] ||
+		!strings.HasPrefix(string(file), "-----BEGIN NATS USER JWT-----") {
+		t.Errorf("--creds-out wrote %v:\n%s", info.Mode().Perm(), file)
 	}
 	stdout.Reset()
 	if err := run(context.Background(), []string{"provider", "list", "--server", s.base, "--data", dir}, noEnv, &stdout, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(stdout.String(), "gx-mobile") || strings.Contains(stdout.String(), "password") {
+	if !strings.Contains(stdout.String(), "gx-mobile") || strings.Contains(stdout.String(), "NATS USER") {
 		t.Fatalf("provider list = %s", stdout.String())
 	}
 }

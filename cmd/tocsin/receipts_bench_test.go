@@ -221,7 +221,7 @@ func (h receiptLog) Handle(_ context.Context, r slog.Record) error {
 func runBenchProvider(b *testing.B, cr natsbus.Credentials, sent *sentReceipts, quiet *atomic.Bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(receiptLog{provider: cr.Provider, sent: sent, quiet: quiet})
-	client, err := provider.Connect(ctx, provider.Config{URL: cr.URL, ID: cr.Provider, User: cr.User, Password: cr.Password, Log: log})
+	client, err := provider.Connect(ctx, provider.Config{URL: cr.URL, ID: cr.Provider, Creds: cr.Creds, Log: log})
 	if err != nil {
 		cancel()
 		b.Fatal(err)

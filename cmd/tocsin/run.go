@@ -27,6 +27,9 @@ Usage:
   tocsin token issue --org ORG          mint a service token for a stored organisation (through the server)
   tocsin token list|revoke ID           list service tokens, revoke one (through the server)
   tocsin provider add|list [flags]      register SMS providers
+  tocsin provider rotate|revoke ID      new NATS credentials, or none
+  tocsin provider disable|enable ID     hold or release a provider's dispatches
+  tocsin nats bootstrap --out FILE      the NATS trust a cluster's nodes include
   tocsin audit verify --data DIR        check the audit trail (server stopped)
   tocsin records purge [--dry-run]      apply the retention policy now
   tocsin records export --from --to     sending records as CSV or JSON Lines
@@ -52,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "provider":
 		return runProvider(ctx, rest, getenv, stdout, stderr)
+	case "nats":
+		return runNATS(rest, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(rest, getenv, stdout, stderr)
 	case "records":

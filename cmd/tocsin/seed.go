@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/tocsin-dev/tocsin/internal/auth"
 	"github.com/tocsin-dev/tocsin/internal/demo"
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
@@ -80,8 +78,9 @@ func (c *coordinator) apply(ctx context.Context, s seed, keep map[string]natsbus
 	creds := map[string]natsbus.Credentials{}
 	for _, p := range s.Providers {
 		if cr, ok := keep[p.ID]; ok {
-			// PutProvider keeps the stored login when p carries none, so
-			// the name and regions are updated and the password stands.
+			// PutProvider keeps the stored NATS account when p carries
+			// none, so the name and regions are updated and the
+			// credentials stand.
 			if err := c.service.PutProvider(ctx, p); err != nil {
 				return nil, fmt.Errorf("seed provider %s: %w", p.ID, err)
 			}
@@ -104,11 +103,11 @@ func (c *coordinator) apply(ctx context.Context, s seed, keep map[string]natsbus
 }
 
 // keptCredentials reads the demo providers' credentials a previous run
-// wrote to path and returns those that still open their provider's NATS
-// login, with this run's URL. Reusing them lets reference providers
-// started by hand (--no-simulators) ride out a demo restart; re-keying
-// them would cut every one off with "authorization violation". Anything
-// unreadable or no longer matching is left out, and so re-registered.
+// wrote to path and returns those still valid (their user neither revoked
+// nor rotated since), with this run's URL. Reusing them lets reference
+// providers started by hand (--no-simulators) ride out a demo restart;
+// issuing new ones would revoke the old and cut every one off. Anything
+// unreadable or no longer valid is left out, and so re-registered.
 func (c *coordinator) keptCredentials(ctx context.Context, path string, providers []tocsin.Provider) map[string]natsbus.Credentials {
 	keep := map[string]natsbus.Credentials{}
 	data, err := os.ReadFile(path)
@@ -125,28 +124,15 @@ func (c *coordinator) keptCredentials(ctx context.Context, path string, provider
 	}
 	for _, p := range providers {
 		cr, ok := old[p.ID]
-		if !ok || cr.Password == "" {
+		if !ok || cr.Creds == "" {
 			continue
 		}
-		var stored *tocsin.Provider
-		err := c.store.View(ctx, func(tx tocsin.ReadTx) error {
-			var err error
-			stored, err = tx.Provider(p.ID)
-			return err
-		})
-		if err != nil || stored.NATSPasswordHash == "" || stored.NATSUser != cr.User ||
-			bcrypt.CompareHashAndPassword([]byte(stored.NATSPasswordHash), []byte(cr.Password)) != nil {
-			c.log.Info("demo provider credentials no longer match; re-registering", slog.String("provider", p.ID))
+		kept, ok := c.registry.Kept(ctx, p.ID, cr.Creds)
+		if !ok {
+			c.log.Info("demo provider credentials no longer valid; re-registering", slog.String("provider", p.ID))
 			continue
 		}
-		// Rebuilt rather than copied, so that the URL (the NATS listen
-		// address may differ from last run) and the names are this run's.
-		keep[p.ID] = natsbus.Credentials{
-			Provider: p.ID, URL: c.registry.URL, User: stored.NATSUser, Password: cr.Password,
-			Account: natsbus.ProviderAccount(p.ID), Stream: natsbus.DispatchStream, Consumer: p.ID,
-			DispatchSubject: natsbus.DispatchSubject(p.ID), ReceiptSubject: natsbus.ReceiptSubject(p.ID),
-			ReceiptStream: natsbus.ReceiptStream,
-		}
+		keep[p.ID] = kept
 	}
 	return keep
 }
@@ -200,7 +186,7 @@ func (c *coordinator) seedDemo(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// 0600: the file holds the providers' passwords.
+	// 0600: the file holds the providers' NATS user seeds.
 	if err := atomicfile.Write(credsPath, append(credsData, '\n'), 0o600); err != nil {
 		return fmt.Errorf("demo providers: %w", err)
 	}
@@ -265,7 +251,7 @@ func (c *coordinator) demoTokens(ctx context.Context, path string, dir seed) (ma
 func (c *coordinator) startSimulator(ctx context.Context, cr natsbus.Credentials) {
 	log := c.log.With(slog.String("simulator", cr.Provider))
 	c.loops.Go(c.loopCtx, "simulator-"+cr.Provider, func(ctx context.Context) error {
-		client, err := provider.Connect(ctx, provider.Config{URL: cr.URL, ID: cr.Provider, User: cr.User, Password: cr.Password, Log: log})
+		client, err := provider.Connect(ctx, provider.Config{URL: cr.URL, ID: cr.Provider, Creds: cr.Creds, Log: log})
 		if err != nil {
 			return fmt.Errorf("simulator %s: connect: %w", cr.Provider, err)
 		}
@@ -302,7 +288,8 @@ Try it (needs curl and jq):
   curl -s %[1]s/api/v1/calendar/earliest
   curl -s %[1]s/api/v1/broadcasts -H "Authorization: Bearer $(T gd-cab)"
   # read a provider's dispatches with the nats CLI
-  nats --server %[3]s --user cmcc --password "$(jq -r .cmcc.password %[4]s)" consumer next TOCSIN_DISPATCH cmcc
+  jq -r .cmcc.creds %[4]s > cmcc.creds && chmod 600 cmcc.creds
+  nats --server %[3]s --creds cmcc.creds consumer next TOCSIN_DISPATCH cmcc
 
 `, base, tokensPath, c.natsURL, credsPath)
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
@@ -30,8 +29,6 @@ type serveConfig struct {
 
 	NATSListen   string
 	NATSURL      string
-	NATSUser     string
-	NATSPassword string
 	NATSReplicas int
 	NATSAccounts string
 	Retention    tocsin.Retention
@@ -64,10 +61,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&cfg.JWTKey, "jwt-key", envOr(getenv, "TOCSIN_JWT_KEY", ""), "Ed25519 signing key (PKCS#8 PEM); default DATA/keys/jwt.pem, created on first start")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", envOr(getenv, "TOCSIN_NATS_LISTEN", "127.0.0.1:4222"), "client address of the embedded NATS server")
 	fs.StringVar(&cfg.NATSURL, "nats-url", envOr(getenv, "TOCSIN_NATS_URL", ""), "use this external NATS server or cluster instead of the embedded one")
-	fs.StringVar(&cfg.NATSUser, "nats-user", envOr(getenv, "TOCSIN_NATS_USER", natsbus.CoordinatorUser), "coordinator's user on an external NATS")
-	fs.StringVar(&cfg.NATSPassword, "nats-password", envOr(getenv, "TOCSIN_NATS_PASSWORD", ""), "coordinator's password on an external NATS")
 	fs.IntVar(&cfg.NATSReplicas, "nats-replicas", 1, "JetStream replicas of the streams (3 on a three-node cluster)")
-	fs.StringVar(&cfg.NATSAccounts, "nats-accounts", envOr(getenv, "TOCSIN_NATS_ACCOUNTS", ""), "with --nats-url: file to keep the cluster's accounts block in (provider logins), for its nodes to include")
+	fs.StringVar(&cfg.NATSAccounts, "nats-accounts", envOr(getenv, "TOCSIN_NATS_ACCOUNTS", ""), "with --nats-url: file to write the cluster's NATS trust into at start (operator, system account, preloaded accounts; no secret), for its nodes to include; see tocsin nats bootstrap")
 	fs.DurationVar(&cfg.LateAfter, "emergency-deadline", 30*time.Second, "flag an emergency dispatch a provider has not received within this time")
 	fs.DurationVar(&cfg.WebhookBackoff, "webhook-backoff", 5*time.Second, "wait after a failed webhook delivery, doubled after each further failure")
 	fs.DurationVar(&cfg.WebhookMaxBackoff, "webhook-max-backoff", time.Hour, "longest wait between webhook delivery attempts")

@@ -365,9 +365,21 @@ func (t *tx) Dequeue(seqs ...uint64) error {
 }
 
 func (t *tx) Outbox(limit int) ([]tocsin.OutboxMessage, error) {
+	return t.OutboxExcept(limit, nil)
+}
+
+func (t *tx) OutboxExcept(limit int, held map[string]bool) ([]tocsin.OutboxMessage, error) {
 	var out []tocsin.OutboxMessage
 	c := t.btx.Bucket(bucketOutbox).Cursor()
 	for k, data := c.First(); k != nil && len(out) < limit; k, data = c.Next() {
+		if len(held) > 0 {
+			var who struct {
+				Provider string `json:"provider"`
+			}
+			if err := json.Unmarshal(data, &who); err == nil && held[who.Provider] {
+				continue
+			}
+		}
 		var m tocsin.OutboxMessage
 		if err := json.Unmarshal(data, &m); err != nil {
 			return nil, fmt.Errorf("decode outbox/%d: %w", binary.BigEndian.Uint64(k), err)

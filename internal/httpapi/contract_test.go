@@ -263,6 +263,11 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	want(api.post(t, "admin", "/api/v1/providers", map[string]any{"id": "sc-mobile", "name": "Sichuan Mobile", "regions": []string{"510000"}}), http.StatusCreated)
 	want(api.post(t, "admin", "/api/v1/providers", map[string]any{"id": "tocsin", "name": "x", "regions": []string{"510000"}}), http.StatusUnprocessableEntity)
 	want(api.post(t, "miit", "/api/v1/providers", map[string]any{"id": "x", "name": "x", "regions": []string{"510000"}}), http.StatusForbidden)
+	for _, action := range []string{"disable", "enable", "revoke", "rotate"} {
+		want(api.post(t, "admin", "/api/v1/providers/sc-mobile/"+action, nil), http.StatusOK)
+		want(api.post(t, "gd-cab", "/api/v1/providers/sc-mobile/"+action, nil), http.StatusForbidden)
+		want(api.post(t, "admin", "/api/v1/providers/nobody/"+action, nil), http.StatusNotFound)
+	}
 	want(api.get(t, "miit", "/api/v1/records?from=2026-09-01&to=2026-12-31"), http.StatusOK)
 	want(api.get(t, "miit", "/api/v1/records?from=2026-09-01&to=2026-12-31&format=jsonl"), http.StatusOK)
 	want(api.get(t, "miit", "/api/v1/records?from=2026-12-31&to=2026-09-01"), http.StatusUnprocessableEntity)

@@ -19,6 +19,10 @@ func (r registryAPI) Register(ctx context.Context, p tocsin.Provider) (any, erro
 	return r.Registration(ctx, p)
 }
 
+func (r registryAPI) Rotate(ctx context.Context, id string) (any, error) {
+	return r.Registry.Rotate(ctx, id)
+}
+
 // LastSeen knows no provider: none connects in these tests.
 func (registryAPI) LastSeen(string) (time.Time, bool) { return time.Time{}, false }
 
@@ -37,7 +41,7 @@ func newWiredAPI(t *testing.T) *testAPI {
 	t.Helper()
 	return newTestAPI(t, func(s *httpapi.Server) {
 		n := testkit.MustNATS(t, testkit.Logger(t))
-		s.Providers = registryAPI{&natsbus.Registry{Service: s.Service, Bus: n.Bus, Embedded: n.Embedded, URL: n.Embedded.ClientURL()}}
+		s.Providers = registryAPI{&natsbus.Registry{Service: s.Service, Bus: n.Bus, Keys: n.Keys, Resolver: n.Resolver, URL: n.Embedded.ClientURL()}}
 		cal, err := calendar.Load("")
 		if err != nil {
 			t.Fatal(err)

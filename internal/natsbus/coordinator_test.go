@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,10 +40,11 @@ var (
 // registered through the Registry.
 type coordinator struct {
 	*testNATS
-	store *boltstore.DB
-	svc   *tocsin.Service
-	creds map[string]natsbus.Credentials
-	log   *slog.Logger
+	store      *boltstore.DB
+	svc        *tocsin.Service
+	registered map[string]natsbus.Credentials
+	registry   *natsbus.Registry
+	log        *slog.Logger
 }
 
 func testContext(t *testing.T) context.Context {
@@ -56,13 +58,13 @@ func newCoordinator(t *testing.T, providers ...tocsin.Provider) *coordinator {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	k := testkit.MustCoordinator(t, log, providers...)
-	c := &coordinator{testNATS: fromKit(k.NATS), store: k.Store, svc: k.Service, creds: k.Creds, log: log}
+	c := &coordinator{testNATS: fromKit(k.NATS), store: k.Store, svc: k.Service, registered: k.Creds, registry: k.Registry, log: log}
 	for _, p := range providers {
-		cr := c.creds[p.ID]
-		if cr.User != p.ID || cr.Consumer != p.ID || cr.Stream != natsbus.DispatchStream || cr.Password == "" {
+		cr := c.registered[p.ID]
+		if cr.User != p.ID || cr.Consumer != p.ID || cr.Stream != natsbus.DispatchStream || !strings.HasPrefix(cr.Creds, "-----BEGIN NATS USER JWT-----") {
 			t.Fatalf("credentials for %s: %+v", p.ID, cr)
 		}
-		c.passwords[p.ID] = cr.Password
+		c.creds[p.ID] = cr.Creds
 	}
 	return c
 }
@@ -100,9 +102,9 @@ func (c *coordinator) startDispatcher(t *testing.T, configure ...func(*natsbus.D
 // until the test ends.
 func (c *coordinator) runProvider(t *testing.T, id string, h provider.Handler) {
 	t.Helper()
-	cr := c.creds[id]
+	cr := c.registered[id]
 	ctx, cancel := context.WithCancel(context.Background())
-	client, err := provider.Connect(ctx, provider.Config{URL: cr.URL, ID: cr.Consumer, User: cr.User, Password: cr.Password, Log: c.log})
+	client, err := provider.Connect(ctx, provider.Config{URL: cr.URL, ID: cr.Consumer, Creds: c.creds[id], Log: c.log})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -103,6 +104,7 @@ type Dispatcher struct {
 	receiptsHead  time.Time            // guarded by mu: publish time of the oldest receipt taken, not applied
 	jsCheckedAt   time.Time            // guarded by mu
 	jsCheckResult error                // guarded by mu
+	held          map[string]bool      // guarded by mu: disabled providers, whose dispatches wait
 }
 
 // NewDispatcher returns a dispatcher; Start or Run starts it.
@@ -178,7 +180,8 @@ func (d *Dispatcher) ReceiptLag() time.Duration {
 }
 
 // OldestOutbox is how long the oldest dispatch waiting in the outbox has
-// been durable; zero when the outbox is empty.
+// been durable, leaving out disabled providers' (they wait on purpose);
+// zero when none waits. The count is of every waiting dispatch.
 func (d *Dispatcher) OldestOutbox(ctx context.Context) (time.Duration, int, error) {
 	var age time.Duration
 	var n int
@@ -187,7 +190,7 @@ func (d *Dispatcher) OldestOutbox(ctx context.Context) (time.Duration, int, erro
 		if n, err = tx.OutboxLen(); err != nil || n == 0 {
 			return err
 		}
-		oldest, err := tx.Outbox(1)
+		oldest, err := tx.OutboxExcept(1, d.heldNow())
 		if err != nil || len(oldest) == 0 {
 			return err
 		}
@@ -271,6 +274,15 @@ func (d *Dispatcher) setupDispatch(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		held := map[string]bool{}
+		for _, p := range providers {
+			if p.Disabled {
+				held[p.ID] = true
+			}
+		}
+		d.mu.Lock()
+		d.held = held
+		d.mu.Unlock()
 		for _, p := range providers {
 			if err := d.Bus.EnsureProviderConsumer(ctx, p.ID); err != nil {
 				return err
@@ -278,6 +290,33 @@ func (d *Dispatcher) setupDispatch(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// Hold holds (or, with false, releases) provider's dispatches: held ones
+// stay in the outbox, the relay passes over them and publishes the
+// others'. Disabling a provider in the store holds it from the next
+// start on; Hold does it now.
+func (d *Dispatcher) Hold(provider string, held bool) {
+	d.mu.Lock()
+	if d.held == nil {
+		d.held = map[string]bool{}
+	}
+	if held {
+		d.held[provider] = true
+	} else {
+		delete(d.held, provider)
+	}
+	d.mu.Unlock()
+	if !held {
+		d.Kick()
+	}
+}
+
+// heldNow is a copy of the held providers.
+func (d *Dispatcher) heldNow() map[string]bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps.Clone(d.held)
 }
 
 // relayLoop publishes the outbox until ctx ends. It wakes on Kick, and
@@ -407,11 +446,12 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	skip := len(d.unremoved)
 	clear(d.dequeued)
+	held := maps.Clone(d.held)
 	d.mu.Unlock()
 	var msgs []tocsin.OutboxMessage
 	err := d.Service.Store.View(ctx, func(tx tocsin.ReadTx) error {
 		var err error
-		msgs, err = tx.Outbox(relayBatch + skip)
+		msgs, err = tx.OutboxExcept(relayBatch+skip, held)
 		return err
 	})
 	if err != nil {

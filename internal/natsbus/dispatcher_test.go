@@ -402,7 +402,7 @@ func TestStopOvertakingItsOriginal(t *testing.T) {
 
 	calls := make(chan string, 8)
 	ctx, cancel := context.WithCancel(context.Background())
-	client, err := provider.Connect(ctx, provider.Config{URL: n.embedded.ClientURL(), ID: "cmcc", Password: n.passwords["cmcc"], Log: slog.New(slog.DiscardHandler)})
+	client, err := provider.Connect(ctx, provider.Config{URL: n.embedded.ClientURL(), ID: "cmcc", Creds: n.creds["cmcc"], Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package natsbus
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,18 +15,19 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"golang.org/x/crypto/bcrypt"
+	"github.com/nats-io/nats.go"
 
 	"github.com/tocsin-dev/tocsin/internal/atomicfile"
 )
 
-// Embedded is a NATS server with JetStream running inside the coordinator.
+// Embedded is a NATS server with JetStream running inside the coordinator,
+// in operator mode with a full account resolver under its folder.
 type Embedded struct {
 	path string // the generated configuration file
 	log  *slog.Logger
 
-	mu   sync.Mutex     // serialises reconfiguration and restarts
-	cfg  ServerConfig   // guarded by mu
+	mu   sync.Mutex     // serialises restarts
+	cfg  ServerConfig   // written at start, never changed after
 	srv  *server.Server // guarded by mu once started
 	port int            // the client port, kept across restarts
 
@@ -38,27 +37,36 @@ type Embedded struct {
 	// server: messages it acknowledged before may be lost.
 	AfterRestart func(ctx context.Context)
 
-	// CoordinatorPassword is the coordinator's password for this run; it
-	// is made fresh at each start and never written down in the clear.
-	CoordinatorPassword string
+	// CoordinatorCreds is a .creds file's text for the coordinator's user,
+	// issued at each start and never written down.
+	CoordinatorCreds string
 }
 
 // StartEmbedded writes the server configuration under dir and starts the
-// server from it, storing JetStream data in dir/jetstream.
-func StartEmbedded(dir, listen string, providers []ProviderUser, log *slog.Logger) (*Embedded, error) {
+// server from it, storing JetStream data in dir/jetstream and account
+// JWTs in dir/accounts. The server trusts keys' operator; provider
+// accounts reach its resolver at run time (Resolver.Push).
+func StartEmbedded(dir, listen string, keys *Keys, log *slog.Logger) (*Embedded, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
-	password := RandomSecret()
-	hash, err := HashPassword(password, bcrypt.MinCost) // random 32 bytes: cost buys nothing
+	trust, err := keys.NewTrust()
 	if err != nil {
 		return nil, err
 	}
+	user, err := keys.CoordinatorUser()
+	if err != nil {
+		return nil, err
+	}
+	// nats-server keeps JetStream in a "jetstream" folder under store_dir.
+	if err := adoptPasswordEraStore(filepath.Join(dir, "jetstream", "jetstream"), keys.CoordinatorAccountKey(), log); err != nil {
+		return nil, err
+	}
 	e := &Embedded{
-		path: filepath.Join(dir, "nats.conf"), log: log, CoordinatorPassword: password,
+		path: filepath.Join(dir, "nats.conf"), log: log, CoordinatorCreds: user.Text,
 		cfg: ServerConfig{
-			Listen: listen, StoreDir: filepath.Join(dir, "jetstream"),
-			CoordinatorPasswordHash: hash, Providers: providers,
+			Listen: listen, StoreDir: filepath.Join(dir, "jetstream"), ResolverDir: filepath.Join(dir, "accounts"),
+			Trust: trust,
 		},
 	}
 	opts, err := e.writeConfig()
@@ -70,6 +78,38 @@ func StartEmbedded(dir, listen string, providers []ProviderUser, log *slog.Logge
 	}
 	e.port = e.srv.Addr().(*net.TCPAddr).Port
 	return e, nil
+}
+
+// adoptPasswordEraStore moves the streams of a data folder from before
+// NATS accounts were JWTs to where the server now looks for them.
+// JetStream keeps each account's streams in a folder named after the
+// account: it was the name TOCSIN; in operator mode it is the account's
+// public key. Dispatches published but not yet pulled are kept so.
+func adoptPasswordEraStore(storeDir, account string, log *slog.Logger) error {
+	old := filepath.Join(storeDir, CoordinatorAccount)
+	cur := filepath.Join(storeDir, account)
+	if _, err := os.Stat(old); err != nil {
+		return nil // nothing from then
+	}
+	if _, err := os.Stat(cur); err == nil {
+		log.Warn("JetStream store holds streams of both the password-era account and its JWT successor; keeping the latter",
+			slog.String("old", old), slog.String("current", cur))
+		return nil
+	}
+	if err := os.Rename(old, cur); err != nil {
+		return fmt.Errorf("nats: adopt the password-era streams: %w", err)
+	}
+	log.Info("JetStream streams of the password-era account moved to the coordinator's JWT account", slog.String("account", account))
+	return nil
+}
+
+// CoordinatorOption authenticates the coordinator's connection.
+func (e *Embedded) CoordinatorOption() nats.Option {
+	opt, err := CredsOption(e.CoordinatorCreds)
+	if err != nil {
+		panic(err) // issued by StartEmbedded itself
+	}
+	return opt
 }
 
 func (e *Embedded) newServer(opts *server.Options) (*server.Server, error) {
@@ -113,30 +153,6 @@ func (e *Embedded) writeConfig() (*server.Options, error) {
 	opts.NoSigs = true // the coordinator owns signal handling
 	opts.ServerName = "tocsin"
 	return opts, nil
-}
-
-// SetProviders reconfigures the running server for this set of providers,
-// without dropping connections.
-func (e *Embedded) SetProviders(providers []ProviderUser) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.cfg.Providers = providers
-	opts, err := e.writeConfig()
-	if err != nil {
-		return err
-	}
-	// Reload twice. A reload that adds an account resolves the new
-	// account's service imports against the coordinator account's exports
-	// as they stood before that reload, so the newest provider's imports
-	// stay unlinked ("no responders") until the next reload; a second
-	// reload of the same configuration links them.
-	// TestProvidersAddedOneByOneCanPull guards this.
-	for range 2 {
-		if err := e.srv.ReloadOptions(opts); err != nil {
-			return fmt.Errorf("nats: reload: %w", err)
-		}
-	}
-	return nil
 }
 
 // ClientURL is where clients connect.
@@ -249,23 +265,6 @@ func probeWritable(dir string) error {
 		return err
 	}
 	return f.Sync()
-}
-
-// RandomSecret returns 32 random bytes in URL-safe base64.
-func RandomSecret() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// HashPassword hashes a NATS password with bcrypt, the form nats-server
-// accepts in its configuration.
-func HashPassword(password string, cost int) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
-	if err != nil {
-		return "", fmt.Errorf("nats: hash password: %w", err)
-	}
-	return string(h), nil
 }
 
 // serverLogger routes nats-server's logs into slog, and its errors to

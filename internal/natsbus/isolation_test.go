@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
 )
@@ -209,22 +211,58 @@ func TestProviderIsolation(t *testing.T) {
 		}
 	})
 
-	t.Run("wrong password", func(t *testing.T) {
-		for _, c := range []struct{ user, password string }{
-			{"cmcc", "not-the-password"},
-			{"cmcc", n.passwords["cucc"]},
-			{"cmcc", ""},
-			{natsbus.CoordinatorUser, n.passwords["cmcc"]},
+	t.Run("wrong credentials", func(t *testing.T) {
+		// A user of cmcc's account signed by a key the account does not
+		// list; cmcc's JWT with cucc's seed; cucc's user claiming cmcc's
+		// account; no credentials at all.
+		forger, _ := nkeys.CreateAccount()
+		forged := jwt.NewUserClaims(n.users["cmcc"].Key)
+		forged.IssuerAccount = n.accounts["cmcc"]
+		forgedJWT, err := forged.Encode(forger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmccJWT, _, _ := natsbus.ParseCreds(n.creds["cmcc"])
+		cuccSeed, _ := jwt.ParseDecoratedUserNKey([]byte(n.creds["cucc"]))
+		cmccSeed, _ := jwt.ParseDecoratedUserNKey([]byte(n.creds["cmcc"]))
+		cuccClaims, _ := jwt.DecodeUserClaims(mustJWT(t, n.creds["cucc"]))
+		cuccClaims.IssuerAccount = n.accounts["cmcc"]
+		stolenJWT, err := cuccClaims.Encode(forger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			opt  nats.Option
+		}{
+			{"forged signer", userJWT(forgedJWT, cmccSeed)},
+			{"someone else's seed", userJWT(cmccJWT, cuccSeed)},
+			{"cucc's user in cmcc's account", userJWT(stolenJWT, cuccSeed)},
+			{"none", nats.Name("anonymous")},
+			{"a password", nats.UserInfo("cmcc", "anything")},
 		} {
-			nc, err := nats.Connect(n.embedded.ClientURL(), nats.UserInfo(c.user, c.password), nats.MaxReconnects(0))
+			nc, err := nats.Connect(n.embedded.ClientURL(), c.opt, nats.MaxReconnects(0))
 			if err == nil {
 				nc.Close()
-				t.Errorf("%s connected with a wrong password", c.user)
+				t.Errorf("%s: connected", c.name)
 				continue
 			}
 			if !errors.Is(err, nats.ErrAuthorization) && !strings.Contains(strings.ToLower(err.Error()), "authorization") {
-				t.Errorf("%s with a wrong password: %v, want an authorization error", c.user, err)
+				t.Errorf("%s: %v, want an authorization error", c.name, err)
 			}
 		}
 	})
+}
+
+func userJWT(token string, kp nkeys.KeyPair) nats.Option {
+	return nats.UserJWT(func() (string, error) { return token, nil }, kp.Sign)
+}
+
+func mustJWT(t *testing.T, creds string) string {
+	t.Helper()
+	token, _, err := natsbus.ParseCreds(creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/internal/testkit"
@@ -17,9 +16,13 @@ import (
 
 // testNATS is an embedded server with the coordinator connected.
 type testNATS struct {
-	embedded  *natsbus.Embedded
-	bus       *natsbus.Bus
-	passwords map[string]string
+	embedded *natsbus.Embedded
+	bus      *natsbus.Bus
+	keys     *natsbus.Keys
+	resolver *natsbus.Resolver
+	creds    map[string]string            // .creds text by provider id
+	accounts map[string]string            // account public key by provider id
+	users    map[string]natsbus.UserCreds // current user by provider id
 }
 
 func startNATS(t *testing.T) *testNATS {
@@ -28,28 +31,42 @@ func startNATS(t *testing.T) *testNATS {
 }
 
 func fromKit(n *testkit.NATS) *testNATS {
-	return &testNATS{embedded: n.Embedded, bus: n.Bus, passwords: map[string]string{}}
+	return &testNATS{embedded: n.Embedded, bus: n.Bus, keys: n.Keys, resolver: n.Resolver,
+		creds: map[string]string{}, accounts: map[string]string{}, users: map[string]natsbus.UserCreds{}}
 }
 
-// addProvider registers a provider login and consumer the way the registry
-// does, one reload at a time.
+// addProvider gives a provider an account, pushed to the server, a user
+// and a consumer, the way the registry does, without the store.
 func (n *testNATS) addProvider(t *testing.T, id string) {
 	t.Helper()
-	n.passwords[id] = natsbus.RandomSecret()
-	var users []natsbus.ProviderUser
-	for pid, pw := range n.passwords {
-		h, err := natsbus.HashPassword(pw, bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		users = append(users, natsbus.ProviderUser{ID: pid, PasswordHash: h})
+	key, err := natsbus.NewProviderAccountKey()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := n.embedded.SetProviders(users); err != nil {
+	n.accounts[id] = key
+	acct := natsbus.ProviderAccount{ID: id, Account: key}
+	u, err := n.keys.ProviderUser(acct, natsbus.ProviderLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.users[id], n.creds[id] = u, u.Text
+	n.pushAccount(t, acct)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.bus.EnsureProviderConsumer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (n *testNATS) pushAccount(t *testing.T, acct natsbus.ProviderAccount) {
+	t.Helper()
+	token, err := n.keys.ProviderAccountJWT(acct, natsbus.ProviderLimits{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := n.bus.EnsureProviderConsumer(ctx, id); err != nil {
+	if err := n.resolver.Push(ctx, token); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -66,7 +83,11 @@ func (n *testNATS) connect(t *testing.T, id string) *nats.Conn {
 func (n *testNATS) connectErrs(t *testing.T, id string) (*nats.Conn, <-chan error) {
 	t.Helper()
 	errs := make(chan error, 64)
-	nc, err := nats.Connect(n.embedded.ClientURL(), nats.UserInfo(id, n.passwords[id]),
+	opt, err := natsbus.CredsOption(n.creds[id])
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(n.embedded.ClientURL(), opt,
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			select {
 			case errs <- err:

@@ -3,10 +3,9 @@ package testkit
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"testing"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/tocsin-dev/tocsin/internal/boltstore"
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
@@ -18,6 +17,9 @@ import (
 type NATS struct {
 	Embedded *natsbus.Embedded
 	Bus      *natsbus.Bus
+	Keys     *natsbus.Keys
+	// Resolver pushes account JWTs to the server, as the system user.
+	Resolver *natsbus.Resolver
 }
 
 // MustNATS starts an embedded server with no providers, its data in a
@@ -25,22 +27,40 @@ type NATS struct {
 // coordinator to it. Both are closed when the test ends.
 func MustNATS(tb testing.TB, log *slog.Logger) *NATS {
 	tb.Helper()
-	e, err := natsbus.StartEmbedded(tb.TempDir(), "127.0.0.1:0", nil, log)
-	if err != nil {
-		tb.Fatalf("start embedded NATS: %v", err)
-	}
-	tb.Cleanup(e.Shutdown)
-	bus, err := natsbus.Connect(e.ClientURL(), log, 1, nats.UserInfo(natsbus.CoordinatorUser, e.CoordinatorPassword))
+	e, keys := MustEmbedded(tb, tb.TempDir(), log)
+	bus, err := natsbus.Connect(e.ClientURL(), log, 1, e.CoordinatorOption())
 	if err != nil {
 		tb.Fatalf("connect to embedded NATS: %v", err)
 	}
 	tb.Cleanup(bus.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
+	res, err := natsbus.ConnectResolver(ctx, e.ClientURL(), keys, log)
+	if err != nil {
+		tb.Fatalf("connect to embedded NATS as the system user: %v", err)
+	}
+	tb.Cleanup(res.Close)
 	if err := bus.EnsureStreams(ctx); err != nil {
 		tb.Fatalf("create streams: %v", err)
 	}
-	return &NATS{Embedded: e, Bus: bus}
+	return &NATS{Embedded: e, Bus: bus, Keys: keys, Resolver: res}
+}
+
+// MustEmbedded starts an embedded server in dir on 127.0.0.1 and a free
+// port, with the NATS keys in dir/keys (created if need be), until the
+// test ends.
+func MustEmbedded(tb testing.TB, dir string, log *slog.Logger) (*natsbus.Embedded, *natsbus.Keys) {
+	tb.Helper()
+	keys, err := natsbus.LoadKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e, err := natsbus.StartEmbedded(dir, "127.0.0.1:0", keys, log)
+	if err != nil {
+		tb.Fatalf("start embedded NATS: %v", err)
+	}
+	tb.Cleanup(e.Shutdown)
+	return e, keys
 }
 
 // Coordinator is the coordinator's side as cmd/tocsin wires it: a Service
@@ -67,7 +87,7 @@ func MustCoordinator(tb testing.TB, log *slog.Logger, providers ...tocsin.Provid
 	MustSeed(tb, svc, Organisations)
 	c := &Coordinator{
 		NATS: n, Store: store, Service: svc,
-		Registry: &natsbus.Registry{Service: svc, Bus: n.Bus, Embedded: n.Embedded, URL: n.Embedded.ClientURL()},
+		Registry: &natsbus.Registry{Service: svc, Bus: n.Bus, Keys: n.Keys, Resolver: n.Resolver, URL: n.Embedded.ClientURL(), Log: log},
 		Creds:    map[string]natsbus.Credentials{},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)

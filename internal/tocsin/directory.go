@@ -158,8 +158,9 @@ func ValidateProvider(p *Provider, regions Regions) error {
 	return nil
 }
 
-// PutProvider creates or replaces a provider, keeping its registration time
-// and, unless p carries new ones, its NATS credentials.
+// PutProvider creates or replaces a provider, keeping its registration
+// time, whether it is disabled and, unless p carries new ones, its NATS
+// credentials.
 func (s *Service) PutProvider(ctx context.Context, p Provider) error {
 	if err := ValidateProvider(&p, s.Regions); err != nil {
 		return err
@@ -167,9 +168,11 @@ func (s *Service) PutProvider(ctx context.Context, p Provider) error {
 	return s.Store.Update(ctx, func(tx Tx) error {
 		if old, err := tx.Provider(p.ID); err == nil {
 			p.CreatedAt = old.CreatedAt
-			if p.NATSUser == "" {
+			if p.NATSUser == "" && p.NATSAccount == "" {
 				p.NATSUser, p.NATSPasswordHash = old.NATSUser, old.NATSPasswordHash
+				p.NATSAccount, p.NATSAccountJWT, p.NATSUserKey = old.NATSAccount, old.NATSAccountJWT, old.NATSUserKey
 			}
+			p.Disabled = old.Disabled
 			p.LastSeen = old.LastSeen
 		} else if !IsCode(err, CodeNotFound) {
 			return err

@@ -43,6 +43,9 @@ type ReadTx interface {
 
 	// Outbox returns up to limit messages waiting to be published, in order.
 	Outbox(limit int) ([]OutboxMessage, error)
+	// OutboxExcept is Outbox leaving out the messages of the providers
+	// in held (disabled providers, whose dispatches wait).
+	OutboxExcept(limit int, held map[string]bool) ([]OutboxMessage, error)
 	OutboxLen() (int, error)
 
 	InboxReadTx

@@ -13,11 +13,23 @@ type Provider struct {
 	Name      string    `json:"name"`
 	Regions   []string  `json:"regions"`
 	CreatedAt time.Time `json:"created_at"`
-	// NATSUser is the provider's NATS user name; the password is shown once
-	// at registration and only its hash is kept.
-	NATSUser         string     `json:"nats_user,omitempty"`
-	NATSPasswordHash string     `json:"nats_password_hash,omitempty"`
-	LastSeen         *time.Time `json:"last_seen,omitempty"`
+	// NATSUser is the provider's NATS user name. NATSPasswordHash is
+	// the bcrypt hash of the password of a provider registered before NATS
+	// accounts were JWTs; such a provider is converted at start.
+	NATSUser         string `json:"nats_user,omitempty"`
+	NATSPasswordHash string `json:"nats_password_hash,omitempty"`
+	// NATSAccount is the public key of the provider's NATS account and
+	// NATSAccountJWT its latest signed JWT (with the revoked users);
+	// NATSUserKey is the public key of its current user, empty while its
+	// access is revoked. The user's seed is shown once, in its .creds
+	// file, and never kept.
+	NATSAccount    string `json:"nats_account,omitempty"`
+	NATSAccountJWT string `json:"nats_account_jwt,omitempty"`
+	NATSUserKey    string `json:"nats_user_key,omitempty"`
+	// Disabled providers get no dispatches: theirs wait in the outbox
+	// until the provider is enabled again.
+	Disabled bool       `json:"disabled,omitempty"`
+	LastSeen *time.Time `json:"last_seen,omitempty"`
 }
 
 // Coverage returns the codes of scope that p covers: each scope code inside
