@@ -120,7 +120,12 @@ func TestEmbeddedNATSServerLogs(t *testing.T) {
 	for _, debug := range []bool{false, true} {
 		var buf lockedBuffer
 		log := newLogger(&buf, slog.LevelInfo, false)
-		e, err := natsbus.StartEmbedded(t.TempDir(), "127.0.0.1:0", nil, natsLogger(log, debug))
+		dir := t.TempDir()
+		keys, err := natsbus.LoadKeys(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := natsbus.StartEmbedded(dir, "127.0.0.1:0", keys, natsLogger(log, debug))
 		if err != nil {
 			t.Fatal(err)
 		}

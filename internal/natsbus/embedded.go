@@ -47,6 +47,9 @@ type Embedded struct {
 // JWTs in dir/accounts. The server trusts keys' operator; provider
 // accounts reach its resolver at run time (Resolver.Push).
 func StartEmbedded(dir, listen string, keys *Keys, log *slog.Logger) (*Embedded, error) {
+	if keys == nil {
+		return nil, errors.New("nats: the embedded server needs the operator's keys (LoadKeys)")
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
