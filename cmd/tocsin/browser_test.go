@@ -135,36 +135,42 @@ func (tb *tab) use(t *testing.T) {
 	t.Cleanup(tb.screenshotIfFailed)
 }
 
-// screenshotIfFailed saves what the tab shows when its test failed, in
-// $TOCSIN_SCREENSHOTS or else the system's temporary folder (which, unlike
-// t.TempDir, outlives the test so the picture can be looked at).
+// screenshotIfFailed saves what the tab shows when its test failed.
 func (tb *tab) screenshotIfFailed() {
-	t, name := tb.t, tb.name
-	if !t.Failed() {
-		return
+	if tb.t.Failed() {
+		tb.screenshot("failed")
 	}
+}
+
+// screenshot saves what the tab shows, the whole page, in
+// $TOCSIN_SCREENSHOTS or else the system's temporary folder (which, unlike
+// t.TempDir, outlives the test so the picture can be looked at), and
+// returns the file's name ("" if it could not be taken).
+func (tb *tab) screenshot(what string) string {
+	t, name := tb.t, tb.name
 	dir := os.Getenv("TOCSIN_SCREENSHOTS")
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "tocsin-screenshots")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Logf("screenshot: %v", err)
-		return
+		return ""
 	}
 	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Logf("screenshot: %v", err)
-		return
+		return ""
 	}
-	file := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.png", strings.ReplaceAll(t.Name(), "/", "_"), name, time.Now().UnixNano()))
+	file := filepath.Join(dir, fmt.Sprintf("%s-%s-%s-%d.png", strings.ReplaceAll(t.Name(), "/", "_"), name, what, time.Now().UnixNano()))
 	if err := os.WriteFile(file, png, 0o644); err != nil {
 		t.Logf("screenshot: %v", err)
-		return
+		return ""
 	}
 	url, _ := chromedp.Run(ctx, chromedp.Location())
 	t.Logf("screenshot of %s saved to %s", url, file)
+	return file
 }
 
 // do runs browser actions with a time limit.
@@ -373,6 +379,29 @@ func TestBrowser(t *testing.T) {
 		cab.checkCSP()
 	})
 
+	t.Run("the form will not send without a chosen scope", func(t *testing.T) {
+		met.use(t)
+		met.open("/broadcasts/new")
+		met.do(
+			chromedp.SendKeys(chromedp.ID("title"), "未选范围"),
+			chromedp.SendKeys(chromedp.ID("content"), "【广东省气象局】测试。"),
+			chromedp.Click(chromedp.ID("emergency")),
+			chromedp.SendKeys(chromedp.ID("event"), "typhoon"),
+		)
+		if got := eval[string](met, `document.getElementById("prefecture").value`); got != "" {
+			t.Errorf("the prefecture starts at %q, want no choice", got)
+		}
+		if eval[bool](met, `document.getElementById("filing-form").checkValidity()`) || !eval[bool](met, `document.getElementById("prefecture").validity.valueMissing`) {
+			t.Error("the form would submit without a scope")
+		}
+		// The whole province is a choice to make, not a default.
+		met.choose("prefecture", "440000")
+		if !eval[bool](met, `document.getElementById("filing-form").checkValidity()`) {
+			t.Error("the form refuses the whole province chosen explicitly")
+		}
+	})
+
+	var emergency, liveColour string
 	t.Run("an emergency reaches every provider and completes live", func(t *testing.T) {
 		met.use(t)
 		met.open("/broadcasts/new")
@@ -398,8 +427,41 @@ func TestBrowser(t *testing.T) {
 		if n := eval[int](met, `document.querySelectorAll("#scope-list input[name=scope]").length`); n != len(cities) {
 			t.Fatalf("scope list has %d regions, want %d", n, len(cities))
 		}
-		met.do(chromedp.Click(chromedp.ID("file-submit")), chromedp.WaitVisible(chromedp.ID("progress")))
+		// Submitting shows what will go out before anything does: LIVE, the
+		// level and type, the scope by name, the providers and their
+		// number, the exact text with its segments.
+		before := countBroadcasts(t, s.base, tokens["gd-met"])
+		met.do(chromedp.Click(chromedp.ID("file-submit")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		met.checkCSP()
+		if mode := eval[string](met, `document.getElementById("confirm").dataset.mode`); mode != "live" || !strings.Contains(met.text("#confirm-mode"), "实发") {
+			t.Errorf("the confirmation says %q (%s), want LIVE", met.text("#confirm-mode"), mode)
+		}
+		if got := met.text("#confirm-level"); !strings.Contains(got, "红色") || !strings.Contains(got, "自然灾害") {
+			t.Errorf("the confirmation's level and type = %q", got)
+		}
+		for _, city := range []string{"广州市", "深圳市", "珠海市", "佛山市", "东莞市", "中山市"} {
+			if !strings.Contains(met.text("#confirm-scope"), city) {
+				t.Errorf("the confirmation's scope lacks %s: %q", city, met.text("#confirm-scope"))
+			}
+		}
+		if n, got := eval[string](met, `document.getElementById("confirm-providers").dataset.count`), met.text("#confirm-providers"); n != "2" ||
+			!strings.Contains(got, "中国移动") || !strings.Contains(got, "中国联通") || !strings.Contains(got, "2 家运营商") {
+			t.Errorf("the confirmation names %s provider(s): %q", n, got)
+		}
+		if got := met.text("#confirm-text"); got != "【广东省气象局】台风“海燕”将于今夜登陆，请留在室内，远离海边。" {
+			t.Errorf("the confirmation's text = %q", got)
+		}
+		if got := eval[string](met, `document.getElementById("confirm-sms").dataset.segments`); got != "1" {
+			t.Errorf("the confirmation counts %s segment(s)", got)
+		}
+		met.screenshot("confirm-live")
+		if n := countBroadcasts(t, s.base, tokens["gd-met"]); n != before {
+			t.Fatalf("%d broadcasts before the confirm, %d after the form: it went out unconfirmed", before, n)
+		}
+		liveColour = eval[string](met, `getComputedStyle(document.getElementById("confirm-mode")).backgroundColor`)
+		met.do(chromedp.Click(chromedp.ID("confirm-send")), chromedp.WaitVisible(chromedp.ID("progress")))
 		id := met.currentID()
+		emergency = id
 		if n := eval[int](met, `document.querySelectorAll("#progress [data-provider]").length`); n != 2 {
 			t.Fatalf("%d providers shown, want China Mobile and China Unicom", n)
 		}
@@ -425,13 +487,162 @@ func TestBrowser(t *testing.T) {
 		met.checkCSP()
 	})
 
-	t.Run("regulator rejects with a reason the department reads", func(t *testing.T) {
-		filed := call(t, "POST", s.base+"/api/v1/broadcasts", tokens["gd-met"],
-			`{"title":"商品促销","content":"【广东省气象局】本周末全场八折。","scope":["440100"],"send_at":"2026-10-12T10:00:00+08:00"}`)
-		if filed.status != http.StatusCreated {
-			t.Fatalf("filing: %d %v", filed.status, filed.body)
+	t.Run("an exercise's confirmation does not look like a live one", func(t *testing.T) {
+		met.use(t)
+		met.open("/broadcasts/new")
+		met.do(
+			chromedp.Click(chromedp.ID("emergency")),
+			chromedp.SendKeys(chromedp.ID("title"), "台风演练"),
+			chromedp.SendKeys(chromedp.ID("content"), "【广东省气象局】【演练】台风防御演练信息，请勿惊慌。"),
+			chromedp.SendKeys(chromedp.ID("event"), "typhoon"),
+			chromedp.Click(chromedp.ID("exercise")),
+		)
+		met.choose("prefecture", "440100")
+		met.do(chromedp.Click(chromedp.ID("file-submit")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		if mode := eval[string](met, `document.getElementById("confirm").dataset.mode`); mode != "exercise" || !strings.Contains(met.text("#confirm-mode"), "演练") || strings.Contains(met.text("#confirm-mode"), "实发") {
+			t.Errorf("the exercise's confirmation says %q (%s)", met.text("#confirm-mode"), mode)
 		}
-		id := filed.body["id"].(string)
+		if c := eval[string](met, `getComputedStyle(document.getElementById("confirm-mode")).backgroundColor`); liveColour == "" || c == liveColour {
+			t.Errorf("EXERCISE is %s and LIVE %s: they must differ", c, liveColour)
+		}
+		met.screenshot("confirm-exercise")
+		// Back to the form, with what was typed; nothing was filed.
+		met.do(chromedp.Click(chromedp.ID("confirm-edit")), chromedp.WaitVisible(chromedp.ID("filing-form")))
+		if got := eval[string](met, `document.getElementById("title").value`); got != "台风演练" {
+			t.Errorf("back to edit, the title is %q", got)
+		}
+		if !eval[bool](met, `document.getElementById("exercise").checked`) {
+			t.Error("back to edit lost the exercise")
+		}
+		met.do(chromedp.Click(chromedp.ID("file-submit")), chromedp.WaitVisible(chromedp.ID("confirm")))
+		met.do(chromedp.Click(chromedp.ID("confirm-send")), chromedp.WaitVisible(chromedp.ID("broadcast-status")))
+		if got := eval[string](met, `document.querySelector(".page-head [data-mode]").dataset.mode`); got != "exercise" {
+			t.Errorf("the exercise's page is marked %q", got)
+		}
+		id := met.currentID()
+		cab.use(t)
+		cab.open("/emergencies")
+		if got := eval[string](cab, fmt.Sprintf(`document.querySelector('[data-broadcast=%q] [data-mode]').dataset.mode`, id)); got != "exercise" {
+			t.Errorf("the board marks the exercise %q", got)
+		}
+		if emergency != "" {
+			if got := eval[string](cab, fmt.Sprintf(`document.querySelector('[data-broadcast=%q] [data-mode]').dataset.mode`, emergency)); got != "live" {
+				t.Errorf("the board marks the live emergency %q", got)
+			}
+		}
+	})
+
+	t.Run("a correction links both ways and the review shows the diff", func(t *testing.T) {
+		if ordinary == "" {
+			t.Skip("nothing was filed")
+		}
+		met.use(t)
+		cab.use(t)
+		met.open("/broadcasts/" + ordinary)
+		met.do(chromedp.Click(chromedp.ID("correct")), chromedp.WaitVisible(chromedp.ID("correction-mark")))
+		if got := eval[string](met, `document.getElementById("content").value`); !strings.Contains(got, "国庆假期将至") {
+			t.Fatalf("the correction form is not prefilled: %q", got)
+		}
+		met.do(chromedp.SetValue(chromedp.ID("content"), "【广东省气象局】国庆假期将至，预计全省多地有大到暴雨，出行请关注天气预报。"))
+		met.do(chromedp.SendKeys(chromedp.ID("headline"), "国庆假期天气提醒"))
+		met.do(chromedp.Click(chromedp.ID("file-submit")), chromedp.WaitVisible(chromedp.ID("corrects")))
+		correction := met.currentID()
+		if !eval[bool](met, fmt.Sprintf(`!!document.querySelector('#corrects a[href="/broadcasts/%s"]')`, ordinary)) {
+			t.Errorf("the correction does not link to %s: %q", ordinary, met.text("#corrects"))
+		}
+		met.open("/broadcasts/" + ordinary)
+		if !eval[bool](met, fmt.Sprintf(`!!document.querySelector('#corrected-by a[href="/broadcasts/%s"]')`, correction)) {
+			t.Errorf("the original does not link to its correction: %q", met.text("#corrections"))
+		}
+		if !strings.Contains(met.text("#held"), correction) {
+			t.Errorf("the original does not say it is held: %q", met.text("#corrections"))
+		}
+		cab.open("/broadcasts/" + correction)
+		cab.waitFor("the comparison", `!!document.getElementById("compare")`, 5*time.Second)
+		ins := eval[string](cab, `[...document.querySelectorAll("#compare td ins")].map(e => e.textContent).join("|")`)
+		del := eval[string](cab, `[...document.querySelectorAll("#compare td del")].map(e => e.textContent).join("|")`)
+		if !strings.Contains(ins, "大到暴") || !strings.Contains(del, "雷阵") {
+			t.Errorf("the diff marks added %q and removed %q", ins, del)
+		}
+		if got := eval[string](cab, `[...document.querySelectorAll("#compare tr.changed td.diff-new")].map(e => e.textContent).join("|")`); !strings.Contains(got, "国庆假期天气提醒") {
+			t.Errorf("the changed fields of the correction read %q, want its new headline", got)
+		}
+		if n := eval[int](cab, `document.querySelectorAll("#compare tr.changed").length`); n != 2 {
+			t.Errorf("%d fields marked changed, want the headline and the content", n)
+		}
+		cab.screenshot("review-diff")
+		cab.do(chromedp.Click(chromedp.ID("approve")), chromedp.WaitVisible(chromedp.CSS("p.notice")))
+		met.open("/broadcasts/" + ordinary)
+		if st := eval[string](met, `document.getElementById("broadcast-status").dataset.status`); st != "withdrawn" || !strings.Contains(met.text("#superseded"), correction) {
+			t.Errorf("after the correction's approval the original is %s: %q", st, met.text("#corrections"))
+		}
+	})
+
+	t.Run("a second post-hoc report does not erase the first", func(t *testing.T) {
+		if emergency == "" {
+			t.Skip("no emergency was sent")
+		}
+		met.use(t)
+		const first, second = "气象台 21:00 发布台风红色预警，须立即提醒沿海群众。", "补充：台风于 23:40 在珠海登陆。"
+		met.open("/broadcasts/" + emergency)
+		met.do(chromedp.SetValue(chromedp.ID("report"), first), chromedp.Click(chromedp.ID("posthoc-submit")), chromedp.WaitVisible(chromedp.ID("posthoc-versions")))
+		if !strings.Contains(met.text("#posthoc-form"), "补充") {
+			t.Errorf("the form does not say a second report is an amendment: %q", met.text("#posthoc-form"))
+		}
+		met.do(chromedp.SetValue(chromedp.ID("report"), second), chromedp.Click(chromedp.ID("posthoc-submit")),
+			chromedp.WaitVisible(chromedp.CSS(`#posthoc-versions li[data-version="2"]`)))
+		if got := met.text("#posthoc-versions"); !strings.Contains(got, first) || !strings.Contains(got, second) || !strings.Contains(got, "gd-met") {
+			t.Errorf("the versions read %q", got)
+		}
+	})
+
+	t.Run("a cancel without a reason shows the error", func(t *testing.T) {
+		id := fileByAPI(t, s.base, tokens["gd-met"], `{"title":"寒潮提醒","content":"【广东省气象局】寒潮将至，请注意保暖。","scope":["440300"],"send_at":"2026-10-12T10:00:00+08:00"}`)
+		cab.use(t)
+		cab.open("/broadcasts/" + id)
+		if !eval[bool](cab, `document.getElementById("stop-reason").required`) {
+			t.Error("the cancel form does not require a reason")
+		}
+		// Blanks pass the browser's check; the domain refuses them.
+		cab.do(chromedp.SendKeys(chromedp.ID("stop-reason"), "   "), chromedp.Click(chromedp.ID("stop-submit")), chromedp.WaitVisible(chromedp.ID("form-error")))
+		if got := cab.text("#form-error"); !strings.Contains(got, "请填写取消理由") {
+			t.Errorf("the error reads %q", got)
+		}
+		if st := eval[string](cab, `document.getElementById("broadcast-status").dataset.status`); st != "pending_review" {
+			t.Errorf("after a blank cancel the broadcast is %s", st)
+		}
+	})
+
+	t.Run("the lists fit a 390 px screen", func(t *testing.T) {
+		met.use(t)
+		cab.use(t)
+		for _, tb := range []*tab{met, cab} {
+			tb.do(chromedp.EmulateViewport(390, 844))
+		}
+		defer func() {
+			for _, tb := range []*tab{met, cab} {
+				tb.do(chromedp.EmulateViewport(1280, 1000))
+			}
+		}()
+		for _, v := range []struct {
+			tb   *tab
+			path string
+		}{{met, "/broadcasts"}, {cab, "/broadcasts"}, {cab, "/review"}, {cab, "/post-hoc"}} {
+			v.tb.open(v.path)
+			if n := eval[int](v.tb, `document.querySelectorAll("table.grid tbody tr").length`); n == 0 {
+				t.Errorf("%s as %s lists nothing", v.path, v.tb.name)
+			}
+			if w := eval[int](v.tb, `document.documentElement.scrollWidth`); w > 390 {
+				v.tb.screenshot("too-wide")
+				t.Errorf("%s as %s is %d px wide on a 390 px screen", v.path, v.tb.name, w)
+			}
+		}
+		cab.open("/review")
+		cab.screenshot("review-390")
+	})
+
+	t.Run("regulator rejects with a reason the department reads", func(t *testing.T) {
+		id := fileByAPI(t, s.base, tokens["gd-met"], `{"title":"商品促销","content":"【广东省气象局】本周末全场八折。","scope":["440100"],"send_at":"2026-10-12T10:00:00+08:00"}`)
 		cab.use(t)
 		met.use(t)
 		cab.open("/broadcasts/" + id)
@@ -517,8 +728,29 @@ func TestBrowser(t *testing.T) {
 		if resp.Status != http.StatusForbidden {
 			t.Errorf("GET /review as a department = %d, want 403", resp.Status)
 		}
-		if got := met.text("main"); !strings.Contains(got, "此页面仅供通信管理局使用") {
+		if got := met.text("main"); !strings.Contains(got, "此页面仅供电信管理机构使用") {
 			t.Errorf("the 403 page says %q", got)
 		}
 	})
+}
+
+// countBroadcasts is how many broadcasts the token's organisation sees.
+func countBroadcasts(t *testing.T, base, token string) int {
+	t.Helper()
+	got := call(t, "GET", base+"/api/v1/broadcasts?limit=200", token, "")
+	list, ok := got.body["broadcasts"].([]any)
+	if got.status != http.StatusOK || !ok {
+		t.Fatalf("listing: %d %v", got.status, got.body)
+	}
+	return len(list)
+}
+
+// fileByAPI files a broadcast over the API and returns its id.
+func fileByAPI(t *testing.T, base, token, body string) string {
+	t.Helper()
+	filed := call(t, "POST", base+"/api/v1/broadcasts", token, body)
+	if filed.status != http.StatusCreated {
+		t.Fatalf("filing: %d %v", filed.status, filed.body)
+	}
+	return filed.body["id"].(string)
 }

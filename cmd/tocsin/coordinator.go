@@ -128,7 +128,7 @@ func (c *coordinator) start(ctx context.Context) error {
 		Metrics:   c.metrics,
 		Ready:     c.ready,
 		Purger:    c,
-		Calendars: calendarAPI{c.calendars},
+		Calendars: httpapi.BookCalendars{Book: c.calendars},
 		Passwords: auth.HashPassword,
 		PublicURL: cfg.PublicURL,
 		Tokens:    c.keys,
@@ -136,12 +136,13 @@ func (c *coordinator) start(ctx context.Context) error {
 	c.web, err = webui.New(webui.Config{
 		Service: c.service, Regions: c.regions, Keys: c.keys, Verifier: c.keys.WebVerifier(time.Now),
 		LastSeen: c.dispatcher.LastSeen, Log: log, Demo: cfg.Demo, Calendars: c.calendars,
-		PublicURL: cfg.PublicURL,
+		PublicURL:      cfg.PublicURL,
 		TrustedProxies: cfg.TrustedProxies,
 	})
 	if err != nil {
 		return err
 	}
+	c.api.Localize = c.web.ErrorText().Message // the API's messages in the caller's language
 	c.registerGauges()
 	if c.listener, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return fmt.Errorf("HTTP address %s: %w (is another tocsin or server using it?)", cfg.HTTP, err)
@@ -406,76 +407,9 @@ type registryAPI struct {
 }
 
 func (r registryAPI) Register(ctx context.Context, p tocsin.Provider) (any, error) {
-	creds, err := r.registry.Register(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return struct {
-		natsbus.Credentials
-		Name    string   `json:"name"`
-		Regions []string `json:"regions"`
-	}{creds, p.Name, p.Regions}, nil
+	return r.registry.Registration(ctx, p)
 }
 
 func (r registryAPI) LastSeen(provider string) (time.Time, bool) {
 	return r.dispatcher.LastSeen(provider)
-}
-
-// calendarAPI adapts the calendar book to the API: views with the JSON
-// names of the calendar files.
-type calendarAPI struct{ book *calendar.Book }
-
-// calendarChangeView is one line of a load's day-by-day table.
-type calendarChangeView struct {
-	Date   string `json:"date"`
-	Before string `json:"before"`
-	After  string `json:"after"`
-	Line   string `json:"line"`
-}
-
-func (a calendarAPI) Load(ctx context.Context, actor tocsin.Actor, year int, body []byte, notice, dryRun bool) (any, error) {
-	loaded, err := a.book.Load(ctx, actor, year, body, notice, dryRun)
-	if err != nil {
-		return nil, err
-	}
-	changes := make([]calendarChangeView, len(loaded.Changes))
-	for i, ch := range loaded.Changes {
-		changes[i] = calendarChangeView{Date: ch.Date.Format(tocsin.DateLayout), Before: calendarDayText(ch.Before),
-			After: calendarDayText(ch.After), Line: ch.String()}
-	}
-	return map[string]any{
-		"year": loaded.Year.Year, "dry_run": loaded.DryRun, "loaded": !loaded.DryRun,
-		"calendar": loaded.Year, "changes": changes,
-	}, nil
-}
-
-func calendarDayText(d calendar.Day) string {
-	if d.Holiday != "" {
-		return string(d.Reason) + " " + d.Holiday
-	}
-	return string(d.Reason)
-}
-
-func (a calendarAPI) Years(ctx context.Context) (any, error) {
-	years, err := a.book.Years(ctx)
-	if err != nil {
-		return nil, err
-	}
-	type view struct {
-		Year     int              `json:"year"`
-		Notice   string           `json:"notice"`
-		Source   *calendar.Source `json:"source,omitempty"`
-		Origin   string           `json:"origin"`
-		LoadedAt *time.Time       `json:"loaded_at,omitempty"`
-		LoadedBy string           `json:"loaded_by,omitempty"`
-	}
-	out := make([]view, len(years))
-	for i, y := range years {
-		out[i] = view{Year: y.Year, Notice: y.Notice, Source: y.Source, Origin: y.Origin}
-		if e := y.LoadedAt; e != nil {
-			at := e.At.In(tocsin.Shanghai)
-			out[i].LoadedAt, out[i].LoadedBy = &at, e.Org+"/"+e.By
-		}
-	}
-	return out, nil
 }

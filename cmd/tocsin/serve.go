@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 

@@ -53,6 +53,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	body["code"] = code
 	body["message"] = tocsin.ErrorMessage(err)
+	if s.Localize != nil {
+		if msg, lang, ok := s.Localize(r.Header.Get("Accept-Language"), err); ok {
+			body["message"] = msg
+			w.Header().Set("Content-Language", lang)
+		}
+		w.Header().Add("Vary", "Accept-Language")
+	}
 	if id := RequestID(r.Context()); id != "" {
 		body["request_id"] = id
 	}

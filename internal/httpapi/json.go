@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
@@ -59,11 +60,16 @@ func jsonish(contentType string) bool {
 	return strings.HasSuffix(mt, "+json")
 }
 
+// TimeExample is a time as the API reads and writes them (RFC 3339, Beijing
+// time), for messages that say what a time looks like.
+const TimeExample = "2026-12-01T09:00:00+08:00"
+
 // bodyError classifies a failure to read a JSON body.
 func bodyError(err error) error {
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var badTime *time.ParseError
 	switch {
 	case errors.As(err, &tooBig):
 		return tocsin.Errorf(tocsin.CodeTooLarge, "request body is larger than %d bytes", tooBig.Limit)
@@ -79,6 +85,12 @@ func bodyError(err error) error {
 		return tocsin.Errorf(tocsin.CodeValidation, "field %s must be %s", field, jsonKind(typ.Type.Kind().String())).With("field", field)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return tocsin.Errorf(tocsin.CodeInvalid, "request body is truncated JSON")
+	case errors.As(err, &badTime):
+		// Go's error names its layout ("2006-01-02T15:04:05Z07:00"),
+		// which reads as a riddle; say what a time looks like.
+		return tocsin.Errorf(tocsin.CodeInvalid,
+			"%q is not a time: write RFC 3339 with the date, the time and the UTC offset, for example %s", badTime.Value, TimeExample).
+			With("reason", "time_format").With("expected", TimeExample)
 	}
 	// encoding/json reports unknown fields and bad time strings only as text.
 	return &tocsin.Error{Code: tocsin.CodeInvalid, Message: fmt.Sprintf("request body: %s", trimJSONPrefix(err.Error()))}

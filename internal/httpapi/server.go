@@ -66,6 +66,11 @@ type Server struct {
 	// Now is the real clock tokens are issued and expire by (the demo's
 	// service clock may be elsewhere); default time.Now.
 	Now func() time.Time
+	// Localize words an error's message for a request's Accept-Language
+	// header (webui.ErrorText.Message): ok with the message and its
+	// language when the caller asked for one it speaks. The code and the
+	// details never change; nil, or not ok, answers in English.
+	Localize func(acceptLanguage string, err error) (message, lang string, ok bool)
 }
 
 // RegionDirectory names regions for responses and pickers.

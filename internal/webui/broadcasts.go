@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"github.com/tocsin-dev/tocsin/internal/httpapi"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tocsin-dev/tocsin/internal/httpapi"
 	"github.com/tocsin-dev/tocsin/internal/region"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
@@ -143,7 +143,7 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request) error {
 
 // filingForm is the filing form's fields as typed.
 type filingForm struct {
-	Title, Content               string
+	Title, Headline, Content     string
 	Province, Prefecture, County string
 	Scope                        []string
 	SendDate, SendTime           string
@@ -153,6 +153,17 @@ type filingForm struct {
 	Justification                string
 	Exercise                     bool
 	Key                          string // Idempotency-Key: a resubmitted form files once
+	// Corrects is the broadcast this filing corrects (the form posts to
+	// /broadcasts/{id}/update), or "".
+	Corrects string
+}
+
+// action is where the form posts: a new filing, or a correction.
+func (f filingForm) Action() string {
+	if f.Corrects != "" {
+		return "/broadcasts/" + url.PathEscape(f.Corrects) + "/update"
+	}
+	return "/broadcasts"
 }
 
 type filingPageData struct {
@@ -169,6 +180,11 @@ type filingPageData struct {
 	EmergencyTypes []tocsin.EmergencyType
 	Levels         []tocsin.WarningLevel
 	Field          string // the field the error is about
+	// Original is the broadcast a correction corrects.
+	Original *tocsin.Broadcast
+	// WholeProvince is the province code the prefecture list offers as
+	// "the whole province", when a province is chosen.
+	WholeProvince string
 }
 
 func (s *Server) filingPage(w http.ResponseWriter, r *http.Request) error {
@@ -210,9 +226,15 @@ func (s *Server) renderNew(w http.ResponseWriter, r *http.Request, status int, f
 	}
 	if p.F.Province != "" {
 		p.Prefectures = s.Regions.Children(p.F.Province)
+		p.WholeProvince = p.F.Province
 	}
-	if p.F.Prefecture != "" {
+	if p.F.Prefecture != "" && p.F.Prefecture != p.F.Province {
 		p.Counties = s.Regions.Children(p.F.Prefecture)
+	}
+	if f.Corrects != "" {
+		if o, err := s.Service.Get(r.Context(), a, f.Corrects); err == nil {
+			p.Original = o
+		}
 	}
 	if ferr != nil {
 		p.Error, p.Detail = describe(p.L, ferr)
@@ -229,7 +251,7 @@ func parseFilingForm(r *http.Request) (filingForm, error) {
 	}
 	v := r.PostForm
 	f := filingForm{
-		Title: v.Get("title"), Content: v.Get("content"),
+		Title: v.Get("title"), Headline: v.Get("headline"), Content: v.Get("content"),
 		Province: v.Get("province"), Prefecture: v.Get("prefecture"), County: v.Get("county"),
 		SendDate: v.Get("send_date"), SendTime: v.Get("send_time"),
 		UntilDate: v.Get("until_date"), UntilTime: v.Get("until_time"),
@@ -249,12 +271,15 @@ func parseFilingForm(r *http.Request) (filingForm, error) {
 }
 
 // filing turns the form into what the service files. The scope is the
-// regions added to the list, or else the most specific one selected.
+// regions added to the list, or else the most specific one selected below
+// the province: a province alone is no choice (the prefecture list offers
+// "whole province" explicitly), so a form sent untouched has no scope and
+// is refused, never sent to a whole province by default.
 func (f filingForm) filing() (tocsin.Filing, error) {
-	out := tocsin.Filing{Title: f.Title, Content: strings.ReplaceAll(f.Content, "\r\n", "\n"), Exercise: f.Exercise}
+	out := tocsin.Filing{Title: f.Title, Headline: f.Headline, Content: strings.ReplaceAll(f.Content, "\r\n", "\n"), Exercise: f.Exercise}
 	out.Scope = f.Scope
 	if len(out.Scope) == 0 {
-		for _, c := range []string{f.County, f.Prefecture, f.Province} {
+		for _, c := range []string{f.County, f.Prefecture} {
 			if c != "" {
 				out.Scope = []string{c}
 				break
@@ -298,34 +323,125 @@ func localTime(field, date, clock string) (*time.Time, error) {
 	return &t, nil
 }
 
-// file files the form's broadcast and shows it; a refusal shows the form
-// again with what was typed and the reason.
+// file files the form's broadcast, or with {id} a correction of that
+// broadcast, and shows it; a refusal shows the form again with what was
+// typed and the reason. An emergency is not filed from the form: the
+// first post shows a confirmation of what will go out, where and through
+// which providers, and only its explicit confirm (confirm=1) files it.
 func (s *Server) file(w http.ResponseWriter, r *http.Request) error {
 	a := sessionFrom(r.Context()).Actor
-	if a.Role != tocsin.RoleDepartment {
-		return &tocsin.Error{Code: tocsin.CodeForbidden, Message: "only government departments file broadcasts",
-			Details: map[string]any{"reason": "department_only"}}
+	if !tocsin.CanFile(a) {
+		return &tocsin.Error{Code: tocsin.CodeForbidden, Message: "only departments at provincial level or above may file (Article 17)",
+			Details: map[string]any{"reason": "filer_level"}}
 	}
 	f, err := parseFilingForm(r)
 	if err != nil {
 		return err
 	}
+	f.Corrects = chi.URLParam(r, "id")
+	if r.PostForm.Get("edit") != "" { // back from the confirmation to the form
+		return s.renderNew(w, r, http.StatusOK, f, nil)
+	}
 	filing, err := f.filing()
+	if err == nil && filing.Emergency != nil && r.PostForm.Get("confirm") != "1" {
+		var checked tocsin.Filing
+		if checked, err = s.Service.CheckFiling(a, filing); err == nil {
+			return s.renderConfirm(w, r, f, checked)
+		}
+	}
 	if err == nil {
 		var b *tocsin.Broadcast
-		b, _, err = s.Service.File(r.Context(), a, filing, f.Key)
+		if f.Corrects != "" {
+			b, _, err = s.Service.FileUpdate(r.Context(), a, f.Corrects, filing, f.Key)
+		} else {
+			b, _, err = s.Service.File(r.Context(), a, filing, f.Key)
+		}
 		if err == nil {
 			http.Redirect(w, r, "/broadcasts/"+url.PathEscape(b.ID)+"?done=filed", http.StatusSeeOther)
 			return nil
 		}
 	}
 	switch code := tocsin.ErrorCode(err); {
-	case code == tocsin.CodeInternal || code == tocsin.CodeUnavailable:
+	case code == tocsin.CodeInternal || code == tocsin.CodeUnavailable || code == tocsin.CodeNotFound:
 		return err
 	case code == tocsin.CodeIdempotencyReuse:
 		f.Key = newKey() // the form changed after a refusal: a new filing
 	}
 	return s.renderNew(w, r, httpapi.StatusOf(tocsin.ErrorCode(err)), f, err)
+}
+
+// correctionPage is the filing form prefilled with the broadcast to
+// correct, posting to /broadcasts/{id}/update.
+func (s *Server) correctionPage(w http.ResponseWriter, r *http.Request) error {
+	a := sessionFrom(r.Context()).Actor
+	b, err := s.Service.Get(r.Context(), a, chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	if !s.Service.Actions(a, b).Has(tocsin.ActionCorrect) {
+		return &tocsin.Error{Code: tocsin.CodeConflict, Message: "broadcast " + b.ID + " cannot be corrected now",
+			Details: map[string]any{"reason": "correct"}}
+	}
+	f := filingForm{
+		Key: newKey(), Corrects: b.ID, Title: b.Title, Headline: b.Headline, Content: b.Content,
+		Scope: slices.Clone(b.Scope), Exercise: b.Exercise, SendTime: "09:00",
+	}
+	if e := b.Emergency; e != nil {
+		f.Emergency, f.EmergencyType, f.Event, f.Level, f.Justification = true, string(e.Type), e.Event, string(e.Level), e.Justification
+	} else if b.SendAt.After(s.serviceNow()) {
+		at := b.SendAt.In(tocsin.Shanghai)
+		f.SendDate, f.SendTime = at.Format(tocsin.DateLayout), at.Format("15:04")
+	}
+	if b.SendUntil != nil && b.SendUntil.After(s.serviceNow()) {
+		u := b.SendUntil.In(tocsin.Shanghai)
+		f.UntilDate, f.UntilTime = u.Format(tocsin.DateLayout), u.Format("15:04")
+	}
+	return s.renderNew(w, r, http.StatusOK, f, nil)
+}
+
+// confirmPage is an emergency as it will go out, before it does.
+type confirmPage struct {
+	page
+	F          filingForm
+	Filing     tocsin.Filing // as the service will file it
+	SMS        tocsin.SMSInfo
+	Scope      []regionView
+	Reach      []reachView
+	Agency     string
+	SenderCode string
+	Original   *tocsin.Broadcast
+}
+
+// reachView is one provider an emergency will reach.
+type reachView struct {
+	Name    string
+	Regions []regionView
+}
+
+func (s *Server) renderConfirm(w http.ResponseWriter, r *http.Request, f filingForm, checked tocsin.Filing) error {
+	sess := sessionFrom(r.Context())
+	p := confirmPage{page: s.pageFor(r, "new"), F: f, Filing: checked, SMS: tocsin.MeasureSMS(checked.Content),
+		Scope: s.regionViews(checked.Scope)}
+	if sess.Org != nil {
+		p.Agency, p.SenderCode = sess.Org.AgencyName(), sess.Org.SenderCode
+	}
+	reach, err := s.Service.Coverage(r.Context(), checked.Scope)
+	if err != nil {
+		return err
+	}
+	names, err := s.orgNames(r.Context(), p.Lang)
+	if err != nil {
+		return err
+	}
+	for _, rc := range reach {
+		p.Reach = append(p.Reach, reachView{Name: nameOr(names, rc.Provider, rc.Name), Regions: s.regionViews(rc.Regions)})
+	}
+	if f.Corrects != "" {
+		if o, err := s.Service.Get(r.Context(), sess.Actor, f.Corrects); err == nil {
+			p.Original = o
+		}
+	}
+	return s.render(w, r, http.StatusOK, "confirm", &p)
 }
 
 // detailPage is one broadcast with everything that happened to it and the
@@ -353,6 +469,22 @@ type detailPage struct {
 	CanCorrect                                    bool
 	ReasonCodes                                   []tocsin.ReasonCode
 	Form                                          actionForm
+
+	// Corrections: what this broadcast corrects (Original, nil if the
+	// viewer may not read it), the corrections filed of it, the one that
+	// superseded it, and for a correction its changes from the original.
+	Original     *tocsin.Broadcast
+	Corrections  []*tocsin.Broadcast
+	SupersededBy string
+	Compare      []compareRow
+	// Versions is every post-hoc report, oldest first, numbered.
+	Versions []versionView
+}
+
+// versionView is one version of a post-hoc report.
+type versionView struct {
+	N int
+	tocsin.PostHocVersion
 }
 
 // actionForm keeps what was typed into one of the detail page's forms
@@ -414,7 +546,7 @@ func noteText(l localizer, names map[string]string, e tocsin.Event) string {
 			return l.S("note.completed", n, m)
 		}
 	case "late":
-		return l.S("note.late", nameOr(names, str(tocsin.ParamProvider), ""), str(tocsin.ParamWithin))
+		return l.S("note.late", nameOr(names, str(tocsin.ParamProvider), ""), l.duration(str(tocsin.ParamWithin)))
 	case "resent":
 		return nameOr(names, str(tocsin.ParamProvider), "")
 	case "rejected":
@@ -488,6 +620,14 @@ func (s *Server) detail(r *http.Request, b *tocsin.Broadcast) (*detailPage, erro
 		n, err := s.Service.Calendar.WorkingDaysBetween(now, b.SendAt)
 		p.DaysLeft, p.HasDays = n, err == nil
 	}
+	if err := s.corrections(r.Context(), a, p); err != nil {
+		return nil, err
+	}
+	if b.PostHoc != nil {
+		for i, v := range b.PostHoc.Versions {
+			p.Versions = append(p.Versions, versionView{N: i + 1, PostHocVersion: v})
+		}
+	}
 	p.Actions = s.Service.Actions(a, b)
 	p.CanApprove = p.Actions.Has(tocsin.ActionApprove)
 	p.CanReject = p.Actions.Has(tocsin.ActionReject)
@@ -498,6 +638,48 @@ func (s *Server) detail(r *http.Request, b *tocsin.Broadcast) (*detailPage, erro
 	p.CanReport = p.Actions.Has(tocsin.ActionPostHoc)
 	p.CanReviewReport = p.Actions.Has(tocsin.ActionReviewPostHoc)
 	return p, nil
+}
+
+// corrections fills in the broadcasts p's broadcast corrects and is
+// corrected by, and for a correction what it changes. A broadcast the
+// viewer may not read (or that retention purged) shows as its id alone.
+func (s *Server) corrections(ctx context.Context, a tocsin.Actor, p *detailPage) error {
+	b := p.B
+	readable := func(id string) (*tocsin.Broadcast, error) {
+		o, err := s.Service.Get(ctx, a, id)
+		switch tocsin.ErrorCode(err) {
+		case "":
+			return o, nil
+		case tocsin.CodeNotFound, tocsin.CodeForbidden:
+			return nil, nil
+		}
+		return nil, err
+	}
+	if b.References != "" {
+		o, err := readable(b.References)
+		if err != nil {
+			return err
+		}
+		if p.Original = o; o != nil {
+			p.Compare = s.compare(p.L, o, b)
+		}
+	}
+	for _, id := range b.CorrectedBy {
+		c, err := readable(id)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			c = &tocsin.Broadcast{ID: id}
+		}
+		p.Corrections = append(p.Corrections, c)
+	}
+	for _, e := range b.History {
+		if e.Action == "superseded" {
+			p.SupersededBy = e.String(tocsin.ParamCorrection)
+		}
+	}
+	return nil
 }
 
 // bar places a provider's progress: messages handled out of recipients,
@@ -538,6 +720,10 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, form actionForm,
 	}
 	p.Form = form
 	p.Error, p.Detail = describe(p.L, err)
+	if key := "error.reason_required." + form.Action; tocsin.IsCode(err, tocsin.CodeReasonRequired) &&
+		tocsin.ErrorDetails(err)["field"] == "reason" && p.L.Has(key) {
+		p.Error, p.Detail = p.L.S(key), "" // which reason is missing: the form says it, in its language
+	}
 	return s.render(w, r, httpapi.StatusOf(tocsin.ErrorCode(err)), "detail", p)
 }
 
@@ -562,9 +748,6 @@ func (s *Server) withdraw(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
 	f := actionForm{Action: "cancelled", Reason: r.PostFormValue("reason")}
 	return s.act(w, r, f, func(ctx context.Context, a tocsin.Actor, id string) (*tocsin.Broadcast, error) {
-		if strings.TrimSpace(f.Reason) == "" {
-			return nil, tocsin.Errorf(tocsin.CodeReasonRequired, "say why the broadcast is cancelled").With("field", "cancel_reason")
-		}
 		return s.Service.Cancel(ctx, a, id, f.Reason)
 	})
 }

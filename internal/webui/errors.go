@@ -3,12 +3,15 @@ package webui
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/tocsin-dev/tocsin/internal/httpapi"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
+	"github.com/tocsin-dev/tocsin/web"
 )
 
 // describe returns a person's reading of err in the language: a message
@@ -80,4 +83,43 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		s.Log.ErrorContext(r.Context(), "error page failed", slog.Any("error", rerr))
 		http.Error(w, http.StatusText(status), status)
 	}
+}
+
+// ErrorText reads domain errors in the web catalogs' words, for the API's
+// messages: one catalog of what went wrong, shared by the pages and the
+// JSON errors.
+type ErrorText struct {
+	catalogs map[string]catalog
+}
+
+// LoadErrorText reads the catalogs from files (nil: the embedded web
+// files).
+func LoadErrorText(files fs.FS) (*ErrorText, error) {
+	if files == nil {
+		files = web.FS()
+	}
+	cats, err := loadCatalogs(files)
+	if err != nil {
+		return nil, err
+	}
+	return &ErrorText{catalogs: cats}, nil
+}
+
+// ErrorText is the server's catalogs as an ErrorText.
+func (s *Server) ErrorText() *ErrorText { return &ErrorText{catalogs: s.views.catalogs} }
+
+// Message words err in the language an Accept-Language header asks for,
+// when it asks for one other than the API's English: ok is false for no
+// header, English, or a language the catalogs lack.
+func (e *ErrorText) Message(acceptLanguage string, err error) (msg, lang string, ok bool) {
+	lang = fromAcceptLanguage(acceptLanguage)
+	if lang == LangEN || !strings.Contains(strings.ToLower(acceptLanguage), "zh") {
+		return "", "", false
+	}
+	l := localizer{Lang: lang, c: e.catalogs[lang]}
+	msg, detail := describe(l, err)
+	if field, _ := tocsin.ErrorDetails(err)["field"].(string); detail != "" && field != "" {
+		msg += l.S("error.field", field) // the generic message: which field
+	}
+	return msg, lang, true
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
@@ -95,14 +96,15 @@ func requiredKeys() []string {
 	add("verdict", string(tocsin.PostHocAccepted), string(tocsin.PostHocNotEmergency))
 	add("role", string(tocsin.RoleAdmin), string(tocsin.RoleRegulator), string(tocsin.RoleDepartment))
 	add("action", "filed", "approved", "rejected", "withdrawn", "cancelled", "released", "completed",
-		"dispatch_failed", "resent", "late", "post_hoc_filed", "post_hoc_reviewed", "post_hoc_due_set")
+		"dispatch_failed", "resent", "late", "post_hoc_filed", "post_hoc_reviewed", "post_hoc_due_set",
+		"post_hoc_amended", "correction_filed", "superseded", "expired")
 	for _, k := range tocsin.NoticeKinds {
 		add("inbox.kind", string(k))
 	}
 	for _, c := range []tocsin.Code{tocsin.CodeInvalid, tocsin.CodeUnauthorized, tocsin.CodeForbidden, tocsin.CodeNotFound,
 		tocsin.CodeConflict, tocsin.CodeTooLarge, tocsin.CodeUnsupportedMedia, tocsin.CodeValidation, tocsin.CodeTooLate,
 		tocsin.CodeUnknownRegion, tocsin.CodeReasonRequired, tocsin.CodeCalendarMissing, tocsin.CodeIdempotencyReuse,
-		tocsin.CodeRateLimited, tocsin.CodeUnavailable, tocsin.CodeInternal} {
+		tocsin.CodeRateLimited, tocsin.CodeUnavailable, tocsin.CodeInternal, tocsin.CodeNotImmediate} {
 		add("error", string(c))
 	}
 	return keys
@@ -245,3 +247,19 @@ func otherLanguages(current string) []langChoice {
 }
 
 type langChoice struct{ Code, Name string }
+
+// duration says a Go duration ("30s", "2m0s", as events record them) in
+// the language: 30 秒, 2 分钟. Anything else shows as it came.
+func (l localizer) duration(v string) string {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return v
+	}
+	switch {
+	case d%time.Hour == 0:
+		return l.S("duration.hours", int(d/time.Hour))
+	case d%time.Minute == 0:
+		return l.S("duration.minutes", int(d/time.Minute))
+	}
+	return l.S("duration.seconds", int(d.Round(time.Second)/time.Second))
+}

@@ -175,9 +175,21 @@ const onlineWithin = time.Minute
 // providersPage lists the providers, what they cover and when each was
 // last seen pulling or reporting.
 func (s *Server) providersPage(w http.ResponseWriter, r *http.Request) error {
-	providers, err := s.Service.Providers(r.Context(), sessionFrom(r.Context()).Actor)
+	a := sessionFrom(r.Context()).Actor
+	providers, err := s.Service.Providers(r.Context(), a)
 	if err != nil {
 		return err
+	}
+	if a.Role == tocsin.RoleRegulator && !a.IsNational() {
+		// A provincial administration's list is the providers that
+		// cover its province.
+		reach, err := s.Service.Coverage(r.Context(), []string{a.Jurisdiction})
+		if err != nil {
+			return err
+		}
+		providers = slices.DeleteFunc(providers, func(p *tocsin.Provider) bool {
+			return !slices.ContainsFunc(reach, func(rc tocsin.Reach) bool { return rc.Provider == p.ID })
+		})
 	}
 	p := providersPage{page: s.pageFor(r, "providers")}
 	names, err := s.orgNames(r.Context(), p.Lang)

@@ -20,7 +20,7 @@ import (
 // per language.
 var pageNames = []string{
 	"login", "logout", "error", "review", "broadcasts", "new", "detail",
-	"emergencies", "posthoc", "providers", "calendars", "inbox",
+	"emergencies", "posthoc", "providers", "calendars", "inbox", "confirm",
 }
 
 // views holds every page's template in every language, parsed at start.

@@ -20,7 +20,6 @@
 package webui
 
 import (
-	"context"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -219,6 +218,8 @@ func (s *Server) Routes() chi.Router {
 			r.Post("/reject", s.handle(s.reject))
 			r.Post("/withdraw", s.handle(s.withdraw))
 			r.Post("/cancel", s.handle(s.cancel))
+			r.Get("/correct", s.handle(s.correctionPage))
+			r.Post("/update", s.handle(s.file))
 			r.Post("/resend", s.handle(s.resend))
 			r.Post("/post-hoc", s.handle(s.filePostHoc))
 			r.Post("/post-hoc/review", s.handle(s.reviewPostHoc))
@@ -313,8 +314,3 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
 // now is the service's clock in Asia/Shanghai: working days and due dates
 // follow it (the demo can set it).
 func (s *Server) serviceNow() time.Time { return s.Service.Clock.Now().In(tocsin.Shanghai) }
-
-// view runs a read transaction on the store.
-func (s *Server) view(ctx context.Context, fn func(tx tocsin.ReadTx) error) error {
-	return s.Service.Store.View(ctx, fn)
-}

@@ -51,12 +51,7 @@ func (s *Server) readSession(r *http.Request) (*session, bool) {
 	if err != nil {
 		return nil, false
 	}
-	var org *tocsin.Organisation
-	err = s.view(r.Context(), func(tx tocsin.ReadTx) error {
-		var err error
-		org, err = tx.Organisation(a.Org)
-		return err
-	})
+	org, err := s.Service.Organisation(r.Context(), a.Org)
 	if err != nil {
 		return nil, false
 	}
@@ -201,16 +196,7 @@ func (s *Server) checkPassword(ctx context.Context, username, password string) (
 	if username == "" || password == "" || len(username) > maxUsername || len(password) > maxPassword {
 		return tocsin.Actor{}, errLoginFailed
 	}
-	var acct *tocsin.Account
-	var org *tocsin.Organisation
-	err := s.view(ctx, func(tx tocsin.ReadTx) error {
-		var err error
-		if acct, err = tx.Account(username); err != nil {
-			return err
-		}
-		org, err = tx.Organisation(acct.Org)
-		return err
-	})
+	acct, org, err := s.Service.Account(ctx, username)
 	hash := ""
 	switch {
 	case err == nil:

@@ -173,6 +173,20 @@ func (ui *testUI) fileOrdinary(t *testing.T, title, content string) *tocsin.Broa
 	return b
 }
 
+// fileEmergency files a red natural-disaster emergency for Guangzhou as
+// gd-met through the service: it is dispatching at once.
+func (ui *testUI) fileEmergency(t *testing.T, title, content, event string) *tocsin.Broadcast {
+	t.Helper()
+	b, _, err := ui.Service.File(context.Background(), testkit.Actor(t, "gd-met"), tocsin.Filing{
+		Title: title, Content: content, Scope: []string{"440100"},
+		Emergency: &tocsin.Emergency{Type: tocsin.NaturalDisaster, Event: event, Level: tocsin.Red},
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func sessionCookie(t *testing.T, p page) *http.Cookie {
 	t.Helper()
 	for _, c := range (&http.Response{Header: p.Header}).Cookies() {
@@ -425,7 +439,7 @@ func TestRegulatorPagesAreForbiddenToDepartments(t *testing.T) {
 	met := ui.loggedIn(t, "gd-met")
 	for _, path := range []string{"/review", "/emergencies", "/emergencies/events", "/post-hoc", "/providers"} {
 		p := met.get(path)
-		if p.Status != http.StatusForbidden || !strings.Contains(p.Body, "此页面仅供通信管理局使用") {
+		if p.Status != http.StatusForbidden || !strings.Contains(p.Body, "此页面仅供电信管理机构使用") {
 			t.Errorf("department GET %s = %d, want the 403 page", path, p.Status)
 		}
 		checkPage(t, path, p)
@@ -518,9 +532,25 @@ func TestFilingWithoutJavaScript(t *testing.T) {
 		"send_time":      {"09:00"}, // the form's default, with no date: send now
 		"emergency_type": {"natural_disaster"}, "event": {"rainstorm"}, "level": {"orange"},
 	}
+	// The first post only shows what will go out: live, where, through
+	// which providers, the exact text. Nothing is filed yet.
+	p = met.post("/broadcasts", emergency)
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, `id="confirm"`) {
+		t.Fatalf("emergency filing = %d, want the confirmation\n%s", p.Status, p.Body)
+	}
+	for _, want := range []string{`data-mode="live"`, "实发", "广东省 广州市", "广东省 深圳市", `data-count="2"`,
+		"中国移动", "中国联通", "今夜有暴雨，请注意防范。", "共 1 条短信", `name="confirm" value="1"`} {
+		if !strings.Contains(p.Body, want) {
+			t.Errorf("the confirmation lacks %q", want)
+		}
+	}
+	if pg, err := ui.Service.List(context.Background(), testkit.Actor(t, "gd-met"), tocsin.Query{}); err != nil || len(pg.Broadcasts) != 1 {
+		t.Fatalf("before the confirm %d broadcasts are filed (%v), want only the ordinary one", len(pg.Broadcasts), err)
+	}
+	emergency.Set("confirm", "1")
 	p = met.post("/broadcasts", emergency)
 	if p.Status != http.StatusSeeOther {
-		t.Fatalf("emergency filing = %d\n%s", p.Status, p.Body)
+		t.Fatalf("confirmed emergency filing = %d\n%s", p.Status, p.Body)
 	}
 	id := strings.TrimPrefix(strings.Split(p.Header.Get("Location"), "?")[0], "/broadcasts/")
 	b, err := ui.Service.Get(context.Background(), testkit.Actor(t, "gd-met"), id)
@@ -599,13 +629,7 @@ func readEvents(t *testing.T, r io.Reader, out chan<- event) {
 
 func TestProgressStreamsUntilCompleted(t *testing.T) {
 	ui := newTestUI(t, false)
-	b, _, err := ui.Service.File(context.Background(), testkit.Actor(t, "gd-met"), tocsin.Filing{
-		Title: "台风红色预警", Content: "台风将于今夜登陆。", Scope: []string{"440100"},
-		Emergency: &tocsin.Emergency{Type: tocsin.NaturalDisaster, Event: "typhoon", Level: tocsin.Red},
-	}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := ui.fileEmergency(t, "台风红色预警", "台风将于今夜登陆。", "typhoon")
 	met := ui.loggedIn(t, "gd-met")
 	if detail := met.get("/broadcasts/" + b.ID); !strings.Contains(detail.Body, `data-events="/broadcasts/`+b.ID+`/events"`) {
 		t.Fatal("the detail of a dispatching broadcast does not stream its progress")
@@ -668,13 +692,7 @@ func TestProgressStreamsUntilCompleted(t *testing.T) {
 
 func TestPostHocReportAndReviewWithoutJavaScript(t *testing.T) {
 	ui := newTestUI(t, false)
-	b, _, err := ui.Service.File(context.Background(), testkit.Actor(t, "gd-met"), tocsin.Filing{
-		Title: "暴雨红色预警", Content: "今夜有特大暴雨。", Scope: []string{"440100"},
-		Emergency: &tocsin.Emergency{Type: tocsin.NaturalDisaster, Event: "rainstorm", Level: tocsin.Red},
-	}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := ui.fileEmergency(t, "暴雨红色预警", "今夜有特大暴雨。", "rainstorm")
 	cab := ui.loggedIn(t, "gd-cab")
 	if p := cab.get("/post-hoc"); !strings.Contains(p.Body, `id="posthoc-due"`) || !strings.Contains(p.Body, b.ID) {
 		t.Fatalf("the post-hoc queue does not list the report owed:\n%s", p.Body)

@@ -128,10 +128,16 @@
     const add = document.getElementById("scope-add");
     const list = document.getElementById("scope-list");
 
+    // fill lists parent's children in select. The prefecture list keeps
+    // its "choose" option and offers the whole province explicitly (its
+    // code as the value): there is no default scope. The county list
+    // keeps "whole prefecture".
     function fill(select, parent) {
-      select.length = 1; // keep the "whole province/prefecture" option
+      select.length = 1;
       select.dataset.loaded = "";
       if (!parent) return Promise.resolve();
+      if (select === prefecture) select.add(new Option(select.dataset.all, parent));
+      if (select === county && parent === province.value) return Promise.resolve();
       return fetch(src + "?parent=" + encodeURIComponent(parent), { headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : []; })
         .then(function (regions) {
@@ -149,14 +155,15 @@
       const parts = [];
       let code = "";
       for (const s of [province, prefecture, county]) {
-        if (s.value) { code = s.value; parts.push(s.options[s.selectedIndex].text); }
+        if (s.value && s.value !== code) { code = s.value; parts.push(s.options[s.selectedIndex].text); }
       }
+      if (!prefecture.value) return { code: "", name: "" }; // a province alone is no choice
       return { code: code, name: parts.join(" ") };
     }
     add.hidden = false;
     add.addEventListener("click", function () {
       const c = chosen();
-      if (!c.code) { province.focus(); return; }
+      if (!c.code) { (province.value ? prefecture : province).focus(); return; }
       for (const input of list.querySelectorAll("input[name=scope]")) {
         if (input.value === c.code) return;
       }
@@ -172,11 +179,19 @@
       remove.textContent = add.dataset.removeLabel;
       li.append(name, " ", code, input, " ", remove);
       list.append(li);
+      requireChoice();
     });
     list.addEventListener("click", function (ev) {
       const b = ev.target.closest("[data-remove]");
       if (b) b.closest("li").remove();
+      requireChoice();
     });
+    // The selection is the scope only while no region is added: then it
+    // must be chosen.
+    function requireChoice() {
+      prefecture.required = list.querySelector("input[name=scope]") === null;
+    }
+    requireChoice();
   }
 
   // --- Live progress over Server-Sent Events.
