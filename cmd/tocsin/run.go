@@ -33,6 +33,7 @@ Usage:
   tocsin audit verify --data DIR        check the audit trail (server stopped)
   tocsin records purge [--dry-run]      apply the retention policy now
   tocsin records export --from --to     sending records as CSV or JSON Lines
+  tocsin bench [flags]                  measure the emergency path against raw chains (docs/benchmarks.md)
 
 Run "tocsin COMMAND -h" for a command's flags.
 `
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runAudit(rest, getenv, stdout, stderr)
 	case "records":
 		return runRecords(ctx, rest, getenv, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -355,6 +355,7 @@ func (db *DB) commitBatch(batch []*commit) {
 			return
 		}
 		t := &tx{btx: btx, regions: db.regions, written: map[string]string{}}
+		packAppendOnly(btx)
 		failed := -1
 		for i, c := range pending {
 			if err := run(c.fn, t); err != nil {
@@ -396,3 +397,21 @@ func answer(cs []*commit, err error) {
 		c.done <- err
 	}
 }
+
+// packAppendOnly fills the pages of the buckets whose keys only ever grow
+// (sequence numbers: audit entries, broadcasts, outbox messages) before
+// splitting them. bbolt's default splits a page half full, which for
+// appended keys leaves every page but the last half empty for good: half
+// the file. A Bucket is cached for the transaction, so setting it once
+// holds for every Put of this commit.
+func packAppendOnly(btx *bolt.Tx) {
+	for _, name := range [][]byte{bucketAudit, bucketBroadcasts, bucketOutbox} {
+		if b := btx.Bucket(name); b != nil {
+			b.FillPercent = appendFill
+		}
+	}
+}
+
+// appendFill leaves a little room in each page for a broadcast record
+// that grows when it is rewritten.
+const appendFill = 0.95

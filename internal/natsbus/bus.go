@@ -179,6 +179,8 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 			Description: "Dispatches to SMS providers, one subject per provider",
 			Storage:     jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
 			MaxAge: streamMaxAge, Duplicates: dedupWindow, Replicas: b.replicas,
+			// The relay publishes each round as one atomic batch.
+			AllowAtomicPublish: true,
 		},
 		{
 			Name: ReceiptStream, Subjects: []string{ReceiptPrefix + ">"},

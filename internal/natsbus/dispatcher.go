@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/tocsin-dev/tocsin/internal/supervise"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
@@ -25,6 +26,12 @@ const (
 	// relayBatch is how many outbox messages one round publishes before
 	// it waits for their acknowledgements together.
 	relayBatch = 512
+	// atomicFrom is the fewest messages a round publishes as one atomic
+	// batch. A batch costs a fixed few milliseconds (the server stages it
+	// in a store of its own, synced, before committing it), so a round of
+	// a lone filing's dispatches is faster published directly, each with
+	// its own sync, all in flight together.
+	atomicFrom = 8
 	// receiptBatch bounds how many receipts share one transaction.
 	receiptBatch = 512
 	// setupTimeout bounds creating the streams and consumers a loop needs.
@@ -473,12 +480,84 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	if !d.Bus.Connected() {
 		return 0, errNotConnected
 	}
+	var done []tocsin.OutboxMessage
+	var firstErr error
+	if len(msgs) < atomicFrom {
+		done, firstErr = d.publishEach(ctx, msgs)
+	} else {
+		done, firstErr = d.publishAtomic(ctx, msgs)
+	}
+	if ctx.Err() != nil {
+		return len(done), ctx.Err()
+	}
+	if len(done) > 0 {
+		d.mu.Lock()
+		for _, m := range done {
+			d.unremoved[m.Seq] = true
+		}
+		d.mu.Unlock()
+		d.dequeue(ctx, done)
+		now := time.Now()
+		for _, m := range done {
+			if d.Hooks.Published != nil {
+				var since time.Duration
+				if !m.EnqueuedAt.IsZero() {
+					since = max(now.Sub(m.EnqueuedAt), 0)
+				}
+				d.Hooks.Published(m.Provider, since)
+			}
+		}
+	}
+	return len(done), firstErr
+}
+
+// publishAtomic publishes msgs as one JetStream atomic batch: all are
+// stored, with one sync, or none, and the batch's PubAck is the evidence
+// for every one of them. A batch refused for a duplicate id (a republish
+// after a crash or a lost acknowledgement, or a collision) stored nothing:
+// its messages are published again one by one, so that each duplicate is
+// checked (checkDuplicate) and the others are not lost. A stream that does
+// not take atomic batches gets them one by one too.
+func (d *Dispatcher) publishAtomic(ctx context.Context, msgs []tocsin.OutboxMessage) ([]tocsin.OutboxMessage, error) {
+	batch := make([]*nats.Msg, len(msgs))
+	for i, m := range msgs {
+		msg, err := dispatchMsg(m)
+		if err != nil {
+			return nil, err
+		}
+		msg.Header.Set(jetstream.ExpectedStreamHeader, DispatchStream)
+		batch[i] = msg
+	}
+	ackCtx, cancel := context.WithTimeout(ctx, publishAckWait)
+	defer cancel()
+	_, err := PublishAtomic(ackCtx, d.Bus.nc, nuid.Next(), batch)
+	switch {
+	case err == nil:
+		return msgs, nil
+	case IsBatchDuplicate(err) || isBatchDisabled(err):
+		d.Log.Debug("atomic batch refused; publishing its dispatches one by one", slog.Int("count", len(msgs)), slog.Any("error", err))
+		return d.publishEach(ctx, msgs)
+	}
+	// Nothing is known to be stored: the round fails, and the messages
+	// are published again under the same ids.
+	return nil, fmt.Errorf("publish %d dispatches from %s: %w", len(msgs), msgs[0].MsgID, err)
+}
+
+func isBatchDisabled(err error) bool {
+	var be *BatchError
+	return errors.As(err, &be) && be.ErrCode == errCodeBatchDisabled
+}
+
+// publishEach publishes msgs one by one, all in flight together, and
+// returns those JetStream acknowledged: new, or our own message already
+// in the stream (checkDuplicate).
+func (d *Dispatcher) publishEach(ctx context.Context, msgs []tocsin.OutboxMessage) ([]tocsin.OutboxMessage, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	var firstErr error
 	for _, m := range msgs {
 		msg, err := dispatchMsg(m)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		f, err := d.Bus.js.PublishMsgAsync(msg, jetstream.WithExpectStream(DispatchStream))
 		if err != nil {
@@ -513,31 +592,13 @@ wait:
 			fail(fmt.Errorf("publish %s: %w", m.MsgID, err))
 		case <-waitCtx.Done():
 			if ctx.Err() != nil {
-				return len(done), ctx.Err()
+				return done, ctx.Err()
 			}
 			fail(fmt.Errorf("publish %s: no acknowledgement within %s", m.MsgID, publishAckWait))
 			break wait
 		}
 	}
-	if len(done) > 0 {
-		d.mu.Lock()
-		for _, m := range done {
-			d.unremoved[m.Seq] = true
-		}
-		d.mu.Unlock()
-		d.dequeue(ctx, done)
-		now := time.Now()
-		for _, m := range done {
-			if d.Hooks.Published != nil {
-				var since time.Duration
-				if !m.EnqueuedAt.IsZero() {
-					since = max(now.Sub(m.EnqueuedAt), 0)
-				}
-				d.Hooks.Published(m.Provider, since)
-			}
-		}
-	}
-	return len(done), firstErr
+	return done, firstErr
 }
 
 // errDuplicateCollision is a publish JetStream dropped as a duplicate of a

@@ -576,3 +576,101 @@ func TestResendAfterProviderFailure(t *testing.T) {
 		t.Errorf("handler called %d times, want 3", n)
 	}
 }
+
+// TestAtomicBatchRefusedForADuplicateLosesNothing has the relay publish a
+// round as one atomic batch that JetStream refuses, because one of its
+// messages is already in the stream (published before a crash): the round
+// is published again message by message, the duplicate is recognised as
+// our own, and every other dispatch is delivered, each once.
+func TestAtomicBatchRefusedForADuplicateLosesNothing(t *testing.T) {
+	t.Parallel()
+	c := newCoordinator(t, cmcc, cucc)
+	js := c.bus.JetStream()
+	ctx := testContext(t)
+	if err := c.bus.EnsureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const filings = 6 // 12 dispatches: one atomic batch
+	for range filings {
+		c.fileEmergency(t, "440100")
+	}
+	pending := c.outbox(t)
+	if len(pending) != 2*filings {
+		t.Fatalf("outbox holds %d messages, want %d", len(pending), 2*filings)
+	}
+	// One of them made it to the stream before a crash.
+	first := pending[3]
+	data, err := json.Marshal(first.Dispatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nats.NewMsg(natsbus.DispatchSubject(first.Provider))
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, first.MsgID)
+	msg.Header.Set(natsbus.HeaderBroadcastID, first.Dispatch.BroadcastID)
+	msg.Header.Set(natsbus.HeaderType, first.Dispatch.Type)
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+
+	c.startDispatcher(t)
+	waitFor(t, "the outbox to drain", func() (bool, error) { return c.outboxLen(t) == 0, nil })
+	for _, id := range []string{"cmcc", "cucc"} {
+		got := map[string]int{}
+		for _, m := range fetch(t, providerJS(t, c, id), id, 2*filings, 2*time.Second) {
+			got[m.Headers().Get(jetstream.MsgIDHeader)]++
+			_ = m.Ack()
+		}
+		for _, m := range pending {
+			if m.Provider == id && got[m.MsgID] != 1 {
+				t.Errorf("%s received %s %d times, want once", id, m.MsgID, got[m.MsgID])
+			}
+		}
+		if len(got) != filings {
+			t.Errorf("%s received %d dispatches, want %d", id, len(got), filings)
+		}
+	}
+}
+
+// TestPublishAtomic stores a batch whole, and refuses a batch holding a
+// duplicate whole.
+func TestPublishAtomic(t *testing.T) {
+	t.Parallel()
+	c := newCoordinator(t, cmcc)
+	ctx := testContext(t)
+	if err := c.bus.EnsureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	batch := func(ids ...string) []*nats.Msg {
+		var msgs []*nats.Msg
+		for _, id := range ids {
+			m := nats.NewMsg(natsbus.DispatchSubject("cmcc"))
+			m.Data = []byte(id)
+			m.Header.Set(jetstream.MsgIDHeader, id)
+			msgs = append(msgs, m)
+		}
+		return msgs
+	}
+	ack, err := natsbus.PublishAtomic(ctx, c.bus.Conn(), "b1", batch("a", "b", "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Count != 3 || ack.Stream != natsbus.DispatchStream || ack.Sequence != 3 {
+		t.Errorf("PubAck %+v, want 3 messages ending at 3 in %s", ack, natsbus.DispatchStream)
+	}
+	_, err = natsbus.PublishAtomic(ctx, c.bus.Conn(), "b2", batch("d", "b", "e"))
+	if !natsbus.IsBatchDuplicate(err) {
+		t.Fatalf("batch with a duplicate: %v, want refused as a duplicate", err)
+	}
+	s, err := c.bus.JetStream().Stream(ctx, natsbus.DispatchStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 3 {
+		t.Errorf("stream holds %d messages, want 3: a refused batch stores nothing", info.State.Msgs)
+	}
+}
