@@ -54,6 +54,8 @@ const maxBatch = 256
 
 // DB is the bbolt-backed Store.
 type DB struct {
+	providers providerCache // the decoded provider list, between transactions
+
 	// bmu guards bolt and readOnly. The writer replaces the handle when
 	// bbolt has left it unusable (see reopen in health.go) and is the only
 	// one to change them, so it reads them without the lock; Views hold it
@@ -218,7 +220,7 @@ func (db *DB) View(ctx context.Context, fn func(tocsin.ReadTx) error) error {
 		return errUnopened
 	}
 	err := db.bolt.View(func(btx *bolt.Tx) error {
-		return fn(&tx{btx: btx, regions: db.regions, written: map[string]string{}})
+		return fn(&tx{btx: btx, regions: db.regions, written: map[string]string{}, providers: &db.providers})
 	})
 	if errors.Is(err, bolt.ErrInvalidMapping) {
 		// A failed commit left bbolt unmapped; the writer is reopening it.
@@ -354,7 +356,7 @@ func (db *DB) commitBatch(batch []*commit) {
 			answer(pending, writeFailure("begin transaction", err))
 			return
 		}
-		t := &tx{btx: btx, regions: db.regions, written: map[string]string{}}
+		t := &tx{btx: btx, regions: db.regions, written: map[string]string{}, providers: &db.providers}
 		packAppendOnly(btx)
 		failed := -1
 		for i, c := range pending {

@@ -23,6 +23,10 @@ type tx struct {
 	// written maps each broadcast written in this transaction to the
 	// SHA-256 of its stored record, for the audit entries that follow.
 	written map[string]string
+	// providers is the store's decoded provider list; wroteProviders is
+	// set once this transaction writes one, and it then reads its own.
+	providers      *providerCache
+	wroteProviders bool
 }
 
 var _ tocsin.Tx = (*tx)(nil)
@@ -299,10 +303,25 @@ func (t *tx) Provider(id string) (*tocsin.Provider, error) {
 }
 
 func (t *tx) Providers() ([]*tocsin.Provider, error) {
-	return getAll[tocsin.Provider](t, bucketProviders)
+	if t.providers == nil || t.wroteProviders {
+		return getAll[tocsin.Provider](t, bucketProviders)
+	}
+	txid := uint64(t.btx.ID())
+	if list, ok := t.providers.get(txid); ok {
+		return list, nil
+	}
+	list, err := getAll[tocsin.Provider](t, bucketProviders)
+	if err == nil {
+		t.providers.put(list, txid)
+	}
+	return list, err
 }
 
 func (t *tx) PutProvider(p *tocsin.Provider) error {
+	if t.providers != nil && !t.wroteProviders {
+		t.providers.invalidate(uint64(t.btx.ID()))
+	}
+	t.wroteProviders = true
 	return t.put(bucketProviders, []byte(p.ID), p)
 }
 
