@@ -29,18 +29,7 @@ import (
 
 // buildNATSServer compiles nats-server from the module go.mod pins, once
 // per test binary run, so the cluster runs the very server Tocsin embeds.
-var buildNATSServer = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "tocsin-nats-server")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "nats-server")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build nats-server: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+var buildNATSServer = goBuild("nats-server", "github.com/nats-io/nats-server/v2")
 
 // natsCluster is three nats-server processes on loopback, each running
 // deploy/nats/node.conf with its own environment, as docker-compose.yml

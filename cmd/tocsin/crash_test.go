@@ -25,19 +25,25 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
 )
 
+// goBuild compiles pkg into a binary named name, once per test binary
+// run, and returns its path.
+func goBuild(name, pkg string) func() (string, error) {
+	return sync.OnceValues(func() (string, error) {
+		dir, err := os.MkdirTemp("", "tocsin-"+name)
+		if err != nil {
+			return "", err
+		}
+		bin := filepath.Join(dir, name)
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+		return bin, nil
+	})
+}
+
 // buildTocsin compiles the command once per test binary run.
-var buildTocsin = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "tocsin-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "tocsin")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+var buildTocsin = goBuild("tocsin", ".")
 
 // process is tocsin running as a child process, so it can be killed -9.
 type process struct {

@@ -113,7 +113,7 @@ func (s *Service) FillPendingDueDates(ctx context.Context) (int, error) {
 	var ids []string
 	emergency := true
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		return scanBroadcasts(tx, Query{Emergency: &emergency}, func(b *Broadcast) {
+		return eachBroadcast(tx, Query{Emergency: &emergency}, func(b *Broadcast) {
 			if b.PostHoc != nil && b.PostHoc.DuePending && b.ReleasedAt != nil {
 				ids = append(ids, b.ID)
 			}

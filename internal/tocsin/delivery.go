@@ -428,7 +428,7 @@ func (s *Service) FlagLate(ctx context.Context, deadline time.Duration) (int, er
 func (s *Service) QueuedBefore(ctx context.Context, t time.Time) (map[string][]string, error) {
 	out := map[string][]string{}
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		return scanBroadcasts(tx, Query{Status: []Status{StatusDispatching}}, func(b *Broadcast) {
+		return eachBroadcast(tx, Query{Status: []Status{StatusDispatching}}, func(b *Broadcast) {
 			for _, p := range b.Providers {
 				if p.Status == DeliveryQueued && p.QueuedAt.Before(t) {
 					out[p.Provider] = append(out[p.Provider], b.ID)

@@ -638,7 +638,7 @@ func (s *Service) NotifyOverdue(ctx context.Context) (int, error) {
 	now := s.now()
 	err := s.Store.View(ctx, func(tx ReadTx) error {
 		ids = ids[:0]
-		return scanBroadcasts(tx, Query{PostHoc: PostHocFilterOverdue, Now: now}, func(b *Broadcast) {
+		return eachBroadcast(tx, Query{PostHoc: PostHocFilterOverdue, Now: now}, func(b *Broadcast) {
 			ids = append(ids, b.ID)
 		})
 	})

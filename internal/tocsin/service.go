@@ -796,7 +796,7 @@ func (s *Service) Republish(ctx context.Context, since time.Time) (int, error) {
 	type key struct{ broadcast, provider string }
 	var due []key
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		return scanBroadcasts(tx, Query{Status: []Status{StatusDispatching}}, func(b *Broadcast) {
+		return eachBroadcast(tx, Query{Status: []Status{StatusDispatching}}, func(b *Broadcast) {
 			for _, p := range b.Providers {
 				if p.Status == DeliveryQueued && p.MsgID != "" && p.QueuedAt.After(since) {
 					due = append(due, key{b.ID, p.Provider})
