@@ -150,24 +150,32 @@ func state(t *testing.T, db *DB, idemDepts ...string) (storeState, map[string]bo
 	return s, idem
 }
 
-func TestFullDiskFailsCleanlyAndRecovers(t *testing.T) {
-	dir := mountTmpfs(t, "4m")
-	path := filepath.Join(dir, "tocsin.db")
+// openWithApproved opens a store at path, recording its logs, with n
+// approved broadcasts committed (before-0 ...): what a fault must not
+// touch.
+func openWithApproved(t *testing.T, path string, n int) (*DB, *logRecorder) {
+	t.Helper()
 	logs := &logRecorder{msgs: map[slog.Level][]string{}}
 	db, err := Open(path, region.Default(), slog.New(logs))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-
-	// Committed before the disk fills: must survive everything below.
-	const before = 10
-	for i := range before {
+	for i := range n {
 		mustUpdate(t, db, func(tx tocsin.Tx) error {
 			_, err := putNew(tx, tocsin.StatusApproved, fmt.Sprintf("before-%d", i), t0, "440100")
 			return err
 		})
 	}
+	return db, logs
+}
+
+func TestFullDiskFailsCleanlyAndRecovers(t *testing.T) {
+	dir := mountTmpfs(t, "4m")
+	path := filepath.Join(dir, "tocsin.db")
+	// Committed before the disk fills: must survive everything below.
+	const before = 10
+	db, logs := openWithApproved(t, path, before)
 	if err := db.Writable(); err != nil {
 		t.Fatalf("Writable on a healthy store: %v", err)
 	}
@@ -288,10 +296,11 @@ func TestFullDiskFailsCleanlyAndRecovers(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err = Open(path, region.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	db, err := Open(path, region.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
 	check("after reopening", n)
 }
 
@@ -342,19 +351,8 @@ func mountExt4(t *testing.T) (dir, dev string) {
 func TestReadOnlyFileSystemFailsCleanly(t *testing.T) {
 	dir, dev := mountExt4(t)
 	path := filepath.Join(dir, "tocsin.db")
-	logs := &logRecorder{msgs: map[slog.Level][]string{}}
-	db, err := Open(path, region.Default(), slog.New(logs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	const before = 5
-	for i := range before {
-		mustUpdate(t, db, func(tx tocsin.Tx) error {
-			_, err := putNew(tx, tocsin.StatusApproved, fmt.Sprintf("before-%d", i), t0, "440100")
-			return err
-		})
-	}
+	db, logs := openWithApproved(t, path, before)
 
 	// The file system turns read-only under the open store.
 	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT, "abort"); err != nil {
@@ -396,9 +394,11 @@ func TestReadOnlyFileSystemFailsCleanly(t *testing.T) {
 	if err := syscall.Mount(dev, dir, "ext4", 0, ""); err != nil {
 		t.Fatalf("mount again: %v", err)
 	}
-	if db, err = Open(path, region.Default(), nil); err != nil {
+	db, err := Open(path, region.Default(), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
 	s, _ := state(t, db)
 	if len(s.depts) != before || s.outbox != 0 {
 		t.Errorf("after remounting: %d broadcasts and outbox %d, want %d and 0", len(s.depts), s.outbox, before)
