@@ -73,7 +73,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // parseFlags parses flags that may come before, between or after the
-// positional arguments, and returns the positionals.
+// positional arguments, and returns the positionals. Everything after a
+// "--" is positional, so an argument that starts with a dash can still be
+// given.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
@@ -83,15 +85,16 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			}
 			return nil, usageError("%s", err)
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		rest := fs.Args()
+		// The flag package swallows the "--" that ended its parse.
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		if len(rest) == 0 {
 			return positional, nil
 		}
-		if args[0] == "--" {
-			return append(positional, args[1:]...), nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
 }
 

@@ -2,8 +2,6 @@ package auth
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,7 +58,7 @@ const leeway = 30 * time.Second
 // department; a known level; a non-empty organisation; a jurisdiction that
 // is "national" or a 6-digit region code) or if ttl is not positive.
 func (k *Keys) Issue(a tocsin.Actor, now time.Time, ttl time.Duration) (string, error) {
-	jti, err := randomID()
+	jti, err := tocsin.NewCredentialID()
 	if err != nil {
 		return "", fmt.Errorf("auth: issue: %w", err)
 	}
@@ -270,12 +268,4 @@ func validJurisdiction(j string) bool {
 		}
 	}
 	return true
-}
-
-func randomID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }

@@ -3,7 +3,7 @@ package tocsin
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"time"
 )
@@ -73,13 +73,16 @@ const (
 	AuditCredentialsEnded = "credentials_ended"
 )
 
-// NewCredentialID returns a random credential id: 128 bits, URL-safe.
+// NewCredentialID returns a random credential id: 128 bits in hex. Hex
+// rather than base64url because operators pass the id on the command line
+// (tocsin token revoke ID), where one starting with "-" would be read as
+// a flag: about 1 base64url id in 64 did.
 func NewCredentialID() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("credential id: %w", err)
 	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+	return hex.EncodeToString(b[:]), nil
 }
 
 // unauthorized is the one error every failed authentication returns: the
