@@ -2,16 +2,19 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,11 +67,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // recordFigures are the records phase's results.
 type recordFigures struct {
-	Finished, Queue    int
-	RSSMB              float64 `json:"rss_mb"`
-	BytesPerBroadcast  float64 `json:"bytes_per_broadcast"`
-	QueueP50, QueueP99 float64 // ms
-	Register           float64 // seconds to register the providers
+	Finished, Queue   int
+	RSSMB             float64 `json:"rss_mb"`
+	BytesPerBroadcast float64 `json:"bytes_per_broadcast"`
+	// PerBucket is each bucket's pages added, per finished broadcast
+	// ("free": pages free for reuse), to show where the bytes go.
+	PerBucket          map[string]float64 `json:"per_bucket"`
+	QueueP50, QueueP99 float64            // ms
+	Register           float64            // seconds to register the providers
 	Seconds            float64
 }
 
@@ -287,6 +293,7 @@ func benchCompare(ctx context.Context, cfg benchConfig, rec recordFigures, stdou
 		return err
 	}
 	fmt.Fprintf(stdout, "registering %d providers took %.1f s\n", cfg.Providers, rec.Register)
+	fmt.Fprintf(stdout, "bytes per finished broadcast by bucket:%s\n", perBucketLine(rec.PerBucket))
 	fmt.Fprintf(stdout, "ratios: latency_p99=%.2f throughput=%.2f fanout=%.2f throughput_vs_batched=%.2f fanout_vs_batched=%.2f queue_p99_ms=%.1f rss_mb=%.0f bytes_per_broadcast=%.0f\n",
 		r.latency, r.throughput, r.fanout, r.throughputB, r.fanoutB, rec.QueueP99, rec.RSSMB, rec.BytesPerBroadcast)
 	return nil
@@ -316,6 +323,10 @@ func benchRecords(ctx context.Context, cfg benchConfig, stdout io.Writer) error 
 	rec.Register = time.Since(start).Seconds()
 	dbPath := filepath.Join(dir, "tocsin.db")
 	before, err := fileSize(dbPath)
+	if err != nil {
+		return err
+	}
+	usageBefore, err := t.c.store.Usage(ctx)
 	if err != nil {
 		return err
 	}
@@ -358,8 +369,19 @@ func benchRecords(ctx context.Context, cfg benchConfig, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
+	usageAfter, err := t.c.store.Usage(ctx)
+	if err != nil {
+		return err
+	}
 	rec.Finished = cfg.Finished
-	rec.BytesPerBroadcast = float64(after-before) / float64(max(1, cfg.Finished))
+	perBroadcast := func(n int64) float64 { return float64(n) / float64(max(1, cfg.Finished)) }
+	rec.BytesPerBroadcast = perBroadcast(after - before)
+	rec.PerBucket = map[string]float64{"free": perBroadcast(usageAfter.FreeBytes - usageBefore.FreeBytes)}
+	for name, u := range usageAfter.Buckets {
+		if added := u.Alloc - usageBefore.Buckets[name].Alloc; added != 0 {
+			rec.PerBucket[name] = perBroadcast(added)
+		}
+	}
 
 	sendAt := time.Now().In(tocsin.Shanghai).AddDate(0, 2, 0)
 	sendAt = time.Date(sendAt.Year(), sendAt.Month(), sendAt.Day(), 10, 0, 0, 0, tocsin.Shanghai)
@@ -463,6 +485,17 @@ func (t *benchTocsin) pageQueue(ctx context.Context, n int) (p50, p99 float64, e
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return ms(bench.Percentile(samples, 50)), ms(bench.Percentile(samples, 99)), nil
+}
+
+// perBucketLine lists the buckets by bytes per broadcast, largest first.
+func perBucketLine(per map[string]float64) string {
+	names := slices.Collect(maps.Keys(per))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(per[b], per[a]) })
+	var line strings.Builder
+	for _, name := range names {
+		fmt.Fprintf(&line, " %s %.0f", name, per[name])
+	}
+	return line.String()
 }
 
 func fileSize(path string) (int64, error) {

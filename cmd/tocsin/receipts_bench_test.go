@@ -442,9 +442,11 @@ func measureReceipts(b *testing.B, api *benchAPI, ids []string, sent *sentReceip
 				}
 				r.lastApplied = later(r.lastApplied, e.At)
 			case tocsin.AuditDispatchPublished:
-				p, _, _ := strings.Cut(e.Note, " ")
-				if q, ok := queued[p]; ok {
-					published = append(published, e.At.Sub(q))
+				for pair := range strings.SplitSeq(e.Note, "; ") {
+					p, _, _ := strings.Cut(pair, " ")
+					if q, ok := queued[p]; ok {
+						published = append(published, e.At.Sub(q))
+					}
 				}
 			case "late":
 				r.late++

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -15,13 +14,13 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
-// The audit trail is an append-only bucket of entries keyed by sequence.
-// Each value is "<hash>\n<body>": body is the entry's JSON (its Prev being
-// the previous entry's hash) and hash is the SHA-256 of body, so changing
-// a byte of any entry, or of any broadcast record (whose hash the latest
-// entry about it carries), breaks a link that VerifyAudit finds.
+// The audit trail is an append-only bucket of entries keyed by sequence,
+// each hash-chained to the one before (auditcodec.go has the two stored
+// forms), so changing a byte of any entry, or of any broadcast record
+// (whose hash the latest entry about it carries), breaks a link that
+// VerifyAudit finds.
 
-var auditHeadKey = []byte("audit_head") // meta: hash of the last entry
+var auditHeadKey = []byte("audit_head") // meta: hex hash of the last entry
 
 func sum(b []byte) string {
 	h := sha256.Sum256(b)
@@ -34,19 +33,13 @@ func (t *tx) Audit(e tocsin.AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	e.Seq = seq
-	e.Prev = string(t.btx.Bucket(bucketMeta).Get(auditHeadKey))
-	e.Hash = ""
 	if _, isBroadcast := parseID(e.Target); isBroadcast {
 		e.StateHash = t.written[e.Target]
 	}
-	body, err := json.Marshal(e)
+	value, hash, err := encodeAudit(seq, string(t.btx.Bucket(bucketMeta).Get(auditHeadKey)), e)
 	if err != nil {
 		return fmt.Errorf("audit: encode: %w", err)
 	}
-	hash := sum(body)
-	value := make([]byte, 0, len(hash)+1+len(body))
-	value = append(append(append(value, hash...), '\n'), body...)
 	key := u64(seq)
 	if err := b.Put(key, value); err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -57,39 +50,58 @@ func (t *tx) Audit(e tocsin.AuditEntry) error {
 	return t.btx.Bucket(bucketMeta).Put(auditHeadKey, []byte(hash))
 }
 
-// decodeAudit splits a stored entry and checks it against its own hash.
-func decodeAudit(value []byte) (tocsin.AuditEntry, error) {
-	var e tocsin.AuditEntry
-	hash, body, ok := bytes.Cut(value, []byte{'\n'})
-	if !ok {
-		return e, errors.New("entry is not in hash-and-body form")
-	}
-	// Parse first, so a broken entry can still be named by its target.
-	jsonErr := json.Unmarshal(body, &e)
-	if sum(body) != string(hash) {
-		return e, errors.New("hash does not match the entry's content")
-	}
-	if jsonErr != nil {
-		return e, fmt.Errorf("entry is not valid JSON: %w", jsonErr)
-	}
-	e.Hash = string(hash)
-	return e, nil
-}
-
 func (t *tx) Timeline(target string) ([]tocsin.AuditEntry, error) {
 	var out []tocsin.AuditEntry
-	prefix := compositeKey(target, nil)
-	c := t.btx.Bucket(bucketAuditByTarget).Cursor()
 	audit := t.btx.Bucket(bucketAudit)
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		seqKey := k[len(prefix):]
-		e, err := decodeAudit(audit.Get(seqKey))
+	err := t.eachAuditKey(target, func(seq uint64) error {
+		prev := ""
+		if seq > 1 {
+			prev = storedHash(audit.Get(u64(seq - 1)))
+		}
+		e, err := decodeAudit(seq, prev, audit.Get(u64(seq)))
 		if err != nil {
-			return nil, fmt.Errorf("audit entry %d: %w", binary.BigEndian.Uint64(seqKey), err)
+			return fmt.Errorf("audit entry %d: %w", seq, err)
 		}
 		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// eachAuditKey calls fn with the sequence of every entry about target,
+// oldest first.
+func (t *tx) eachAuditKey(target string, fn func(seq uint64) error) error {
+	prefix := compositeKey(target, nil)
+	c := t.btx.Bucket(bucketAuditByTarget).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if err := fn(binary.BigEndian.Uint64(k[len(prefix):])); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
+}
+
+// history is the history of broadcast id as its audit entries hold it.
+// Entries in the first stored form never carry history events: the
+// records of that time keep their history themselves.
+func (t *tx) history(id string) ([]tocsin.Event, error) {
+	var events []tocsin.Event
+	audit := t.btx.Bucket(bucketAudit)
+	err := t.eachAuditKey(id, func(seq uint64) error {
+		value := audit.Get(u64(seq))
+		if len(value) == 0 || value[0] != auditCompact {
+			return nil
+		}
+		e, err := decodeCompactBody(value)
+		if err != nil {
+			return fmt.Errorf("history of %s: audit entry %d: %w", id, seq, err)
+		}
+		if e.Event {
+			events = append(events, e.HistoryEvent())
+		}
+		return nil
+	})
+	return events, err
 }
 
 // DeleteBroadcast removes a broadcast and its index entries.
@@ -99,7 +111,7 @@ func (t *tx) DeleteBroadcast(id string) error {
 		return notFound("broadcast", id)
 	}
 	key := u64(seq)
-	old, err := t.broadcastBySeq(seq, id)
+	old, err := t.recordBySeq(seq, id)
 	if err != nil {
 		return err
 	}
@@ -107,6 +119,7 @@ func (t *tx) DeleteBroadcast(id string) error {
 		return err
 	}
 	delete(t.written, id)
+	delete(t.histories, id)
 	return t.btx.Bucket(bucketBroadcasts).Delete(key)
 }
 
@@ -161,7 +174,7 @@ func VerifyAudit(path string) (AuditReport, error) {
 		c := audit.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			seq := binary.BigEndian.Uint64(k)
-			e, err := decodeAudit(v)
+			e, err := decodeAudit(seq, prev, v)
 			if err != nil {
 				return &BrokenLink{Seq: seq, Target: e.Target, Reason: err.Error()}
 			}

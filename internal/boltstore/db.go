@@ -220,7 +220,7 @@ func (db *DB) View(ctx context.Context, fn func(tocsin.ReadTx) error) error {
 		return errUnopened
 	}
 	err := db.bolt.View(func(btx *bolt.Tx) error {
-		return fn(&tx{btx: btx, regions: db.regions, written: map[string]string{}, providers: &db.providers})
+		return fn(newTx(btx, db))
 	})
 	if errors.Is(err, bolt.ErrInvalidMapping) {
 		// A failed commit left bbolt unmapped; the writer is reopening it.
@@ -356,7 +356,7 @@ func (db *DB) commitBatch(batch []*commit) {
 			answer(pending, writeFailure("begin transaction", err))
 			return
 		}
-		t := &tx{btx: btx, regions: db.regions, written: map[string]string{}, providers: &db.providers}
+		t := newTx(btx, db)
 		packAppendOnly(btx)
 		failed := -1
 		for i, c := range pending {
@@ -401,13 +401,15 @@ func answer(cs []*commit, err error) {
 }
 
 // packAppendOnly fills the pages of the buckets whose keys only ever grow
-// (sequence numbers: audit entries, broadcasts, outbox messages) before
-// splitting them. bbolt's default splits a page half full, which for
-// appended keys leaves every page but the last half empty for good: half
-// the file. A Bucket is cached for the transaction, so setting it once
-// holds for every Put of this commit.
+// (sequence numbers: audit entries, broadcasts, outbox messages), or grow
+// at the end of their prefix (the indexes and inboxes, keyed by a name and
+// then a sequence), before splitting them. bbolt's default splits a page
+// half full, which for appended keys leaves every page but the last half
+// empty for good: half the file. A Bucket is cached for the transaction,
+// so setting it once holds for every Put of this commit.
 func packAppendOnly(btx *bolt.Tx) {
-	for _, name := range [][]byte{bucketAudit, bucketBroadcasts, bucketOutbox} {
+	for _, name := range [][]byte{bucketAudit, bucketBroadcasts, bucketOutbox, bucketAuditByTarget,
+		bucketByStatus, bucketByDept, bucketByProvince, bucketInbox, bucketInboxKeys} {
 		if b := btx.Bucket(name); b != nil {
 			b.FillPercent = appendFill
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,13 +79,24 @@ func await(t *testing.T, within time.Duration, what string, cond func() bool) {
 // department prefix-i with content of size bytes, its idempotency record
 // and an outbox message. If batched, they share one commit (the commit
 // holding the writer meanwhile must succeed).
+// incompressible returns about size bytes of random CJK text: records are
+// stored compressed, and these must take their size on disk.
+func incompressible(size int) string {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var b strings.Builder
+	for b.Len() < size {
+		b.WriteRune(rune(0x4E00 + rng.IntN(0x5000)))
+	}
+	return b.String()
+}
+
 func bigUpdates(t *testing.T, db *DB, batched bool, prefix string, n, size int) []error {
 	t.Helper()
 	queued, release := func(int) {}, func() {}
 	if batched {
 		queued, release = holdCommitter(t, db)
 	}
-	content := strings.Repeat("台", size/3)
+	content := incompressible(size)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {

@@ -639,6 +639,29 @@ func (d *Dispatcher) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, 
 	return fmt.Errorf("%w: %s (renewed)", errDuplicateCollision, m.MsgID)
 }
 
+// publishedEntries are the audit entries for dispatches published
+// together: one per broadcast and dispatch type, its note listing each
+// provider with the message id ("cmcc BC000001.broadcast.cmcc.…; cucc …"),
+// so a fan-out to 300 providers is one entry and not 300.
+func publishedEntries(published []tocsin.OutboxMessage, now time.Time) []tocsin.AuditEntry {
+	type group struct{ broadcast, typ string }
+	var entries []tocsin.AuditEntry
+	index := map[group]int{}
+	for _, m := range published {
+		g := group{m.Dispatch.BroadcastID, m.Dispatch.Type}
+		i, ok := index[g]
+		if !ok {
+			i = len(entries)
+			index[g] = i
+			entries = append(entries, tocsin.AuditEntry{At: now, Action: tocsin.AuditDispatchPublished, By: "relay", Target: g.broadcast, After: g.typ})
+		} else {
+			entries[i].Note += "; "
+		}
+		entries[i].Note += m.Provider + " " + m.MsgID
+	}
+	return entries
+}
+
 // dequeueWait bounds how long a Dequeue waits for a commit to share.
 const dequeueWait = 50 * time.Millisecond
 
@@ -666,10 +689,8 @@ func (d *Dispatcher) dequeue(ctx context.Context, published []tocsin.OutboxMessa
 		if err := tx.Dequeue(seqs...); err != nil {
 			return err
 		}
-		for _, m := range published {
-			err := tx.Audit(tocsin.AuditEntry{At: now, Action: tocsin.AuditDispatchPublished, By: "relay",
-				Target: m.Dispatch.BroadcastID, After: m.Dispatch.Type, Note: m.Provider + " " + m.MsgID})
-			if err != nil {
+		for _, e := range publishedEntries(published, now) {
+			if err := tx.Audit(e); err != nil {
 				return err
 			}
 		}

@@ -10,20 +10,35 @@ import (
 // over the previous hash and this entry), and StateHash: the SHA-256 of
 // the target's record as this transaction left it, so a changed record is
 // as detectable as a changed entry.
+//
+// The trail is also where a broadcast's history lives: an entry with
+// Event set is one of its history events, and the store gives a broadcast
+// its History from them rather than keeping a second copy in the record.
 type AuditEntry struct {
-	Seq       uint64    `json:"seq"`
-	At        time.Time `json:"at"`
-	Action    string    `json:"action"`
-	Org       string    `json:"org,omitempty"`
-	By        string    `json:"by,omitempty"`
-	Source    string    `json:"source,omitempty"` // client address
-	Target    string    `json:"target"`           // broadcast, organisation or provider id
-	Before    string    `json:"before,omitempty"` // status before
-	After     string    `json:"after,omitempty"`  // status after
-	Note      string    `json:"note,omitempty"`
-	StateHash string    `json:"state_hash,omitempty"`
-	Prev      string    `json:"prev"`
-	Hash      string    `json:"hash"`
+	Seq    uint64    `json:"seq"`
+	At     time.Time `json:"at"`
+	Action string    `json:"action"`
+	Org    string    `json:"org,omitempty"`
+	By     string    `json:"by,omitempty"`
+	Source string    `json:"source,omitempty"` // client address
+	Target string    `json:"target"`           // broadcast, organisation or provider id
+	Before string    `json:"before,omitempty"` // status before
+	After  string    `json:"after,omitempty"`  // status after
+	Note   string    `json:"note,omitempty"`
+	// Params are a history event's parameters (Event.Params).
+	Params    map[string]any `json:"params,omitempty"`
+	StateHash string         `json:"state_hash,omitempty"`
+	Prev      string         `json:"prev"`
+	Hash      string         `json:"hash"`
+	// Event marks an entry that is one of the target broadcast's history
+	// events.
+	Event bool `json:"-"`
+}
+
+// HistoryEvent is the history event e records, for an entry with Event
+// set.
+func (e AuditEntry) HistoryEvent() Event {
+	return Event{At: e.At, Action: e.Action, Org: e.Org, By: e.By, From: Status(e.Before), To: Status(e.After), Note: e.Note, Params: e.Params}
 }
 
 // Audit actions that are not broadcast history events.
@@ -58,7 +73,7 @@ func auditHistory(ctx context.Context, tx Tx, b *Broadcast, from int) error {
 	for _, e := range b.History[from:] {
 		err := tx.Audit(AuditEntry{
 			At: e.At, Action: e.Action, Org: e.Org, By: e.By, Source: SourceFrom(ctx),
-			Target: b.ID, Before: string(e.From), After: string(e.To), Note: e.Note,
+			Target: b.ID, Before: string(e.From), After: string(e.To), Note: e.Note, Params: e.Params, Event: true,
 		})
 		if err != nil {
 			return err

@@ -56,7 +56,11 @@ type Tx interface {
 	ReadTx
 	// NewBroadcastID allocates the next broadcast ID.
 	NewBroadcastID() (string, error)
-	// PutBroadcast writes b and keeps every index over it current.
+	// PutBroadcast writes b and keeps every index over it current. b's
+	// History is not stored with it: a broadcast read back has the events
+	// its audit entries with Event set hold (and, within this
+	// transaction, the History it was last written with), so every event
+	// must be audited, as auditHistory does.
 	PutBroadcast(b *Broadcast) error
 	PutIdempotency(org, key string, rec IdempotencyRecord) error
 	PutOrganisation(o *Organisation) error
