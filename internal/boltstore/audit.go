@@ -34,7 +34,15 @@ func (t *tx) Audit(e tocsin.AuditEntry) error {
 		return fmt.Errorf("audit: %w", err)
 	}
 	if _, isBroadcast := parseID(e.Target); isBroadcast {
-		e.StateHash = t.written[e.Target]
+		// The state once per transaction and target; a later entry of the
+		// transaction says "as before" rather than repeat it (a receipt
+		// batch wrote the same hash five times over).
+		switch state := t.written[e.Target]; {
+		case state != "" && state == t.stated[e.Target]:
+			e.StateHash = stateAsBefore
+		default:
+			e.StateHash, t.stated[e.Target] = state, state
+		}
 	}
 	value, hash, err := encodeAudit(seq, string(t.btx.Bucket(bucketMeta).Get(auditHeadKey)), e)
 	if err != nil {
@@ -53,6 +61,7 @@ func (t *tx) Audit(e tocsin.AuditEntry) error {
 func (t *tx) Timeline(target string) ([]tocsin.AuditEntry, error) {
 	var out []tocsin.AuditEntry
 	audit := t.btx.Bucket(bucketAudit)
+	state := ""
 	err := t.eachAuditKey(target, func(seq uint64) error {
 		prev := ""
 		if seq > 1 {
@@ -62,10 +71,23 @@ func (t *tx) Timeline(target string) ([]tocsin.AuditEntry, error) {
 		if err != nil {
 			return fmt.Errorf("audit entry %d: %w", seq, err)
 		}
+		state = resolveState(&e, state)
 		out = append(out, e)
 		return nil
 	})
 	return out, err
+}
+
+// resolveState gives e the state hash it stands for, the last one stated
+// about its target being last, and returns the last one after e.
+func resolveState(e *tocsin.AuditEntry, last string) string {
+	if e.StateHash == stateAsBefore {
+		e.StateHash = last
+	}
+	if e.StateHash != "" {
+		return e.StateHash
+	}
+	return last
 }
 
 // eachAuditKey calls fn with the sequence of every entry about target,
@@ -170,6 +192,7 @@ func VerifyAudit(path string) (AuditReport, error) {
 			state  string
 		}
 		latest := map[string]last{}
+		stated := map[string]string{} // the last state hash stated per target
 		prev := ""
 		c := audit.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -186,6 +209,7 @@ func VerifyAudit(path string) (AuditReport, error) {
 			}
 			prev = e.Hash
 			rep.Entries++
+			stated[e.Target] = resolveState(&e, stated[e.Target])
 			// Only entries made where the record was written (or removed)
 			// say what it must look like; a dispatch_published does not.
 			if _, ok := parseID(e.Target); ok && (e.StateHash != "" || e.Action == tocsin.AuditPurged) {

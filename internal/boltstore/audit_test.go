@@ -144,13 +144,20 @@ func TestHistoryLivesInTheTrail(t *testing.T) {
 		if err != nil || len(page.Broadcasts) != 1 || len(page.Broadcasts[0].History) != 2 {
 			t.Errorf("listed: %+v, %v", page, err)
 		}
-		if tl, err := tx.Timeline(id); err != nil || len(tl) != 3 {
-			t.Errorf("timeline: %d entries, %v", len(tl), err)
+		tl, err := tx.Timeline(id)
+		if err != nil || len(tl) != 3 {
+			t.Fatalf("timeline: %d entries, %v", len(tl), err)
+		}
+		// One transaction wrote the record once: the hash is stored once
+		// and every entry of the transaction states it.
+		for _, e := range tl {
+			if e.StateHash != tl[0].StateHash || len(e.StateHash) != 64 {
+				t.Errorf("%s: state hash %q, want %q", e.Action, e.StateHash, tl[0].StateHash)
+			}
 		}
 		return nil
 	})
 	db.bmu.RLock()
-	defer db.bmu.RUnlock()
 	err := db.bolt.View(func(btx *bolt.Tx) error {
 		seq, _ := parseID(id)
 		if record := btx.Bucket(bucketBroadcasts).Get(u64(seq)); bytes.Contains(record, []byte("dispatched to")) {
@@ -158,8 +165,15 @@ func TestHistoryLivesInTheTrail(t *testing.T) {
 		}
 		return nil
 	})
+	db.bmu.RUnlock()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := VerifyAudit(db.Path()); err != nil || rep.Entries != 3 {
+		t.Errorf("verify: %+v, %v", rep, err)
 	}
 }
 

@@ -32,9 +32,15 @@ const auditCompact = 0x01
 
 // Flags of a compact body.
 const (
-	flagEvent     = 1 << iota // the entry is one of its broadcast's history events
-	flagStateHash             // a raw state hash follows the text fields
+	flagEvent       = 1 << iota // the entry is one of its broadcast's history events
+	flagStateHash               // a raw state hash follows the text fields
+	flagStateBefore             // the state hash is the one last stated about the target
 )
+
+// stateAsBefore is the StateHash of a decoded entry with flagStateBefore,
+// until resolveState replaces it with the hash it stands for; an entry to
+// encode with it gets the flag.
+const stateAsBefore = "="
 
 // encodeAudit returns the stored form of e, at seq after the entry whose
 // hex hash is prev, and its hex hash.
@@ -48,7 +54,11 @@ func encodeAudit(seq uint64, prev string, e tocsin.AuditEntry) (value []byte, ha
 	if e.Event {
 		flags |= flagEvent
 	}
-	if e.StateHash != "" {
+	switch e.StateHash {
+	case "":
+	case stateAsBefore:
+		flags |= flagStateBefore
+	default:
 		if state, err = hex.DecodeString(e.StateHash); err != nil || len(state) != sha256.Size {
 			return nil, "", fmt.Errorf("state hash %q is not a hex SHA-256", e.StateHash)
 		}
@@ -138,8 +148,11 @@ func decodeCompactBody(value []byte) (tocsin.AuditEntry, error) {
 	for _, s := range strs {
 		*s = r.string()
 	}
-	if flags&flagStateHash != 0 {
+	switch {
+	case flags&flagStateHash != 0:
 		e.StateHash = hex.EncodeToString(r.bytes(sha256.Size))
+	case flags&flagStateBefore != 0:
+		e.StateHash = stateAsBefore
 	}
 	params := r.string()
 	if r.err != nil {

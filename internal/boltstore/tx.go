@@ -24,6 +24,9 @@ type tx struct {
 	// written maps each broadcast written in this transaction to the
 	// SHA-256 of its stored record, for the audit entries that follow.
 	written map[string]string
+	// stated maps each broadcast to the state hash an audit entry of this
+	// transaction last recorded for it.
+	stated map[string]string
 	// providers is the store's decoded provider list; wroteProviders is
 	// set once this transaction writes one, and it then reads its own.
 	providers      *providerCache
@@ -38,7 +41,7 @@ type tx struct {
 }
 
 func newTx(btx *bolt.Tx, db *DB) *tx {
-	return &tx{btx: btx, regions: db.regions, written: map[string]string{}, providers: &db.providers,
+	return &tx{btx: btx, regions: db.regions, written: map[string]string{}, stated: map[string]string{}, providers: &db.providers,
 		histories: map[string][]tocsin.Event{}, inline: map[string]bool{}}
 }
 
