@@ -89,6 +89,7 @@ type DB struct {
 	sick      chan struct{} // wakes the probe when the store turns unwritable
 	quit      chan struct{} // closed by Close to stop the probe
 	probeDone chan struct{} // closed when the probe has exited
+	trimDone  chan struct{} // closed when the trimmer has exited (resident.go)
 }
 
 // ErrClosed is returned by Update on a closed store (during shutdown, so
@@ -132,9 +133,11 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 		sick:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		probeDone: make(chan struct{}),
+		trimDone:  make(chan struct{}),
 	}
 	go db.commitLoop()
 	go db.probeLoop()
+	go db.trimLoop()
 	return db, nil
 }
 
@@ -162,6 +165,7 @@ func (db *DB) Close() error {
 	close(db.quit) // a probe waiting on the writer still gets its answer
 	<-db.stopped
 	<-db.probeDone
+	<-db.trimDone
 	return db.compactAndClose()
 }
 
