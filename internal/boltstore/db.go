@@ -8,6 +8,8 @@ package boltstore
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +32,7 @@ var (
 	bucketByDept        = []byte("idx_department")
 	bucketByProvince    = []byte("idx_province")
 	bucketSchedule      = []byte("schedule")
+	bucketWindows       = []byte("idx_send_until") // open broadcasts by the end of their send window
 	bucketIdempotency   = []byte("idempotency")
 	bucketOrgs          = []byte("organisations")
 	bucketAccounts      = []byte("accounts")
@@ -42,7 +45,7 @@ var (
 	bucketCredsByOrg    = []byte("idx_credential_org")
 
 	allBuckets = append([][]byte{
-		bucketBroadcasts, bucketByStatus, bucketByDept, bucketByProvince, bucketSchedule,
+		bucketBroadcasts, bucketByStatus, bucketByDept, bucketByProvince, bucketSchedule, bucketWindows,
 		bucketIdempotency, bucketOrgs, bucketAccounts, bucketProviders, bucketOutbox, bucketMeta,
 		bucketAudit, bucketAuditByTarget, bucketCredentials, bucketCredsByOrg,
 	}, inboxBuckets...)
@@ -114,11 +117,15 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	err = b.Update(func(tx *bolt.Tx) error {
+	err = b.Update(func(btx *bolt.Tx) error {
+		indexWindows := btx.Bucket(bucketWindows) == nil && btx.Bucket(bucketBroadcasts) != nil
 		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
+		}
+		if indexWindows {
+			return indexSendWindows(btx)
 		}
 		return nil
 	})
@@ -139,6 +146,26 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 	go db.probeLoop()
 	go db.trimLoop()
 	return db, nil
+}
+
+// indexSendWindows fills the send-window index of a store from before it
+// existed, once.
+func indexSendWindows(btx *bolt.Tx) error {
+	windows := btx.Bucket(bucketWindows)
+	return btx.Bucket(bucketBroadcasts).ForEach(func(k, v []byte) error {
+		data, err := decodeRecord(v)
+		var b tocsin.Broadcast
+		if err == nil {
+			err = json.Unmarshal(data, &b)
+		}
+		if err != nil {
+			return fmt.Errorf("index send windows: broadcast %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		if closes, ok := b.WindowCloses(); ok {
+			return windows.Put(scheduleKey(closes, k), nil)
+		}
+		return nil
+	})
 }
 
 // boltOptions are the options the store opens its file with.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tocsin-dev/tocsin/internal/region"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
+	bolt "go.etcd.io/bbolt"
 )
 
 var t0 = time.Date(2026, time.October, 9, 9, 0, 0, 0, tocsin.Shanghai)
@@ -915,3 +916,62 @@ func benchUpdate(b *testing.B, parallel bool) {
 
 func BenchmarkUpdateSerial(b *testing.B)   { benchUpdate(b, false) }
 func BenchmarkUpdateParallel(b *testing.B) { benchUpdate(b, true) }
+
+// Expiry reads the send-window index, not every open broadcast: it must
+// hold exactly the open broadcasts with a window, by its end, and be
+// built once for a store from before it.
+func TestSendWindowIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tocsin.db")
+	db, err := Open(path, region.Default(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, t2 := t0.Add(time.Hour), t0.Add(2*time.Hour)
+	put := func(id string, status tocsin.Status, until *time.Time) {
+		mustUpdate(t, db, func(tx tocsin.Tx) error {
+			b := broadcast(id, status, "gd-met", t0, "440100")
+			b.SendUntil = until
+			return tx.PutBroadcast(b)
+		})
+	}
+	put("BC000001", tocsin.StatusPendingReview, &t2)
+	put("BC000002", tocsin.StatusDispatching, &t1)
+	put("BC000003", tocsin.StatusApproved, nil)  // no window
+	put("BC000004", tocsin.StatusCompleted, &t0) // finished: cannot expire
+	put("BC000005", tocsin.StatusApproved, &t1)  // then withdrawn
+	put("BC000005", tocsin.StatusWithdrawn, &t1) // leaves the index
+	check := func(db *DB, step string) {
+		t.Helper()
+		for _, tc := range []struct {
+			at   time.Time
+			want []string
+		}{
+			{t0, nil},
+			{t1, []string{"BC000002"}},
+			{t2, []string{"BC000002", "BC000001"}},
+		} {
+			mustView(t, db, func(tx tocsin.ReadTx) error {
+				if got, err := tx.WindowsClosedBy(tc.at); err != nil || !slices.Equal(got, tc.want) {
+					t.Errorf("%s: WindowsClosedBy(%v) = %v, %v; want %v", step, tc.at, got, err, tc.want)
+				}
+				return nil
+			})
+		}
+	}
+	check(db, "kept as written")
+	// A store from before the index: it is built at open.
+	db.bmu.RLock()
+	err = db.bolt.Update(func(btx *bolt.Tx) error { return btx.DeleteBucket(bucketWindows) })
+	db.bmu.RUnlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = Open(path, region.Default(), nil); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	check(db, "rebuilt at open")
+}

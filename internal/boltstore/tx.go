@@ -237,6 +237,11 @@ func (t *tx) index(b *tocsin.Broadcast, key []byte, op func(*bolt.Bucket, []byte
 			return err
 		}
 	}
+	if closes, ok := b.WindowCloses(); ok {
+		if err := apply(bucketWindows, scheduleKey(closes, key)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -284,6 +289,9 @@ func (t *tx) Broadcasts(q tocsin.Query) (tocsin.Page, error) {
 			return false, nil
 		}
 		page.Broadcasts = append(page.Broadcasts, b)
+		if q.WithoutHistory {
+			return true, nil
+		}
 		return true, t.fillHistory(b)
 	})
 	return page, err
@@ -327,13 +335,23 @@ func reverseScan(c *bolt.Cursor, prefix []byte, before uint64, fn func(uint64) (
 }
 
 func (t *tx) DueReleases(at time.Time) ([]string, error) {
+	return idsUntil(t.btx.Bucket(bucketSchedule), at), nil
+}
+
+// idsUntil returns the broadcast ids of a bucket keyed by time and then
+// sequence (scheduleKey), for every time at or before at, oldest first.
+func idsUntil(b *bolt.Bucket, at time.Time) []string {
 	var ids []string
 	limit := uint64(at.UnixNano())
-	c := t.btx.Bucket(bucketSchedule).Cursor()
+	c := b.Cursor()
 	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k[:8]) <= limit; k, _ = c.Next() {
 		ids = append(ids, formatID(binary.BigEndian.Uint64(k[8:])))
 	}
-	return ids, nil
+	return ids
+}
+
+func (t *tx) WindowsClosedBy(at time.Time) ([]string, error) {
+	return idsUntil(t.btx.Bucket(bucketWindows), at), nil
 }
 
 func (t *tx) NextRelease() (time.Time, bool, error) {

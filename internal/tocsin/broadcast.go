@@ -316,6 +316,10 @@ type Query struct {
 	Now        time.Time // for PostHocOverdue
 	Limit      int
 	Cursor     string // the last ID of the previous page
+	// WithoutHistory lets the store leave History empty: for the scans
+	// that look at status and providers only, which would otherwise read
+	// every broadcast's events from the audit trail too.
+	WithoutHistory bool
 }
 
 // PostHocFilter selects emergencies by the state of their post-hoc report.

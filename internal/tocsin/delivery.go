@@ -380,7 +380,7 @@ func (s *Service) FlagLate(ctx context.Context, deadline time.Duration) (int, er
 	err := s.Store.View(ctx, func(tx ReadTx) error {
 		cursor := ""
 		for {
-			page, err := tx.Broadcasts(Query{Status: []Status{StatusDispatching}, Emergency: &emergency, Limit: MaxPageSize, Cursor: cursor})
+			page, err := tx.Broadcasts(Query{Status: []Status{StatusDispatching}, Emergency: &emergency, Limit: MaxPageSize, Cursor: cursor, WithoutHistory: true})
 			if err != nil {
 				return err
 			}

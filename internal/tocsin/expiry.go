@@ -17,18 +17,9 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	now := s.now()
 	var due []string
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		due = due[:0] // fn may run more than once
-		for _, st := range []Status{StatusPendingReview, StatusApproved, StatusDispatching} {
-			err := eachBroadcast(tx, Query{Status: []Status{st}}, func(b *Broadcast) {
-				if windowClosed(b, now) {
-					due = append(due, b.ID)
-				}
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		due, err = tx.WindowsClosedBy(now)
+		return err
 	})
 	if err != nil {
 		return 0, err
@@ -66,22 +57,32 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// windowClosed reports whether b has a send window that closed at or
-// before now while b could still go out.
-func windowClosed(b *Broadcast, now time.Time) bool {
-	if b.SendUntil == nil || b.SendUntil.After(now) {
-		return false
+// WindowCloses is when b's send window closes, for a broadcast that has
+// one and could still go out; after it, ExpireDue ends b. The store
+// indexes broadcasts by it, so expiry reads only those whose time has
+// come rather than every open broadcast.
+func (b *Broadcast) WindowCloses() (time.Time, bool) {
+	if b.SendUntil == nil {
+		return time.Time{}, false
 	}
 	switch b.Status {
 	case StatusPendingReview, StatusApproved, StatusDispatching:
-		return true
+		return *b.SendUntil, true
 	}
-	return false
+	return time.Time{}, false
 }
 
-// eachBroadcast calls fn with every broadcast q selects, a page at a time.
+// windowClosed reports whether b has a send window that closed at or
+// before now while b could still go out.
+func windowClosed(b *Broadcast, now time.Time) bool {
+	closes, ok := b.WindowCloses()
+	return ok && !closes.After(now)
+}
+
+// eachBroadcast calls fn with every broadcast q selects, a page at a time,
+// without its history.
 func eachBroadcast(tx ReadTx, q Query, fn func(*Broadcast)) error {
-	q.Limit = MaxPageSize
+	q.Limit, q.WithoutHistory = MaxPageSize, true
 	for {
 		page, err := tx.Broadcasts(q)
 		if err != nil {

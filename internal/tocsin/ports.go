@@ -26,6 +26,9 @@ type ReadTx interface {
 	DueReleases(t time.Time) ([]string, error)
 	// NextRelease returns the earliest send time of an approved broadcast.
 	NextRelease() (time.Time, bool, error)
+	// WindowsClosedBy returns the IDs of broadcasts whose send window
+	// (Broadcast.WindowCloses) closes at or before t, soonest first.
+	WindowsClosedBy(t time.Time) ([]string, error)
 	Idempotency(org, key string) (IdempotencyRecord, bool, error)
 
 	Organisation(id string) (*Organisation, error)

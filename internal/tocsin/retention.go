@@ -96,7 +96,7 @@ func (s *Service) Purge(ctx context.Context, r Retention, dryRun bool) ([]Purged
 	err := s.Store.View(ctx, func(tx ReadTx) error {
 		cursor := ""
 		for {
-			page, err := tx.Broadcasts(Query{Limit: MaxPageSize, Cursor: cursor})
+			page, err := tx.Broadcasts(Query{Limit: MaxPageSize, Cursor: cursor, WithoutHistory: true})
 			if err != nil {
 				return err
 			}
