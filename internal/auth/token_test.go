@@ -370,3 +370,39 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// A verifier remembers a token's signature, not its validity: the same
+// token checked again is refused once it has expired or before it is
+// valid, and a token changed by a byte is checked afresh.
+func TestVerifierRemembersOnlyTheSignature(t *testing.T) {
+	k := mustKeys(t)
+	tok, err := k.Issue(validActor(), t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	v := k.Verifier(func() time.Time { return now })
+	for _, tc := range []struct {
+		at time.Time
+		ok bool
+	}{
+		{t0, true},
+		{t0.Add(30 * time.Minute), true}, // from the cache
+		{t0.Add(time.Hour + 31*time.Second), false},
+		{t0.Add(-31 * time.Second), false},
+		{t0.Add(time.Minute), true},
+	} {
+		now = tc.at
+		got, err := v.Verify(tok)
+		if (err == nil) != tc.ok || (tc.ok && got != validActor()) {
+			t.Errorf("at %v: %+v, %v; want ok %v", tc.at, got, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("at %v: %v does not wrap ErrInvalidToken", tc.at, err)
+		}
+	}
+	forged := tok[:len(tok)-2] + map[bool]string{true: "AA", false: "AB"}[strings.HasSuffix(tok, "AB")]
+	if _, err := v.Verify(forged); err == nil {
+		t.Error("a token with a changed signature verified")
+	}
+}

@@ -24,20 +24,17 @@ type providerCache struct {
 	changed uint64             // guarded by mu: id of the last transaction that wrote a provider
 }
 
-// get returns copies of the cached list for a reader of snapshot txid.
+// get returns the cached list for a reader of snapshot txid. The list and
+// its providers are never changed once cached (put copies them in, and
+// invalidate replaces the list rather than edit it), so the caller may
+// read them after the lock is gone; it must not change them.
 func (c *providerCache) get(txid uint64) ([]*tocsin.Provider, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.list == nil || c.at < c.changed || txid < c.changed {
 		return nil, false
 	}
-	out := make([]*tocsin.Provider, len(c.list))
-	for i, p := range c.list {
-		cp := *p
-		cp.Regions = slices.Clone(p.Regions)
-		out[i] = &cp
-	}
-	return out, true
+	return c.list, true
 }
 
 // put offers a list decoded at snapshot txid; it keeps its own copies.
@@ -47,13 +44,19 @@ func (c *providerCache) put(list []*tocsin.Provider, txid uint64) {
 	if txid < c.changed || (c.list != nil && txid < c.at) {
 		return
 	}
-	kept := make([]*tocsin.Provider, len(list))
+	c.list, c.at = copyProviders(list), txid
+}
+
+// copyProviders returns copies of list, deep enough that changing one
+// changes nothing in list.
+func copyProviders(list []*tocsin.Provider) []*tocsin.Provider {
+	out := make([]*tocsin.Provider, len(list))
 	for i, p := range list {
 		cp := *p
 		cp.Regions = slices.Clone(p.Regions)
-		kept[i] = &cp
+		out[i] = &cp
 	}
-	c.list, c.at = kept, txid
+	return out
 }
 
 // invalidate marks that transaction txid writes a provider.

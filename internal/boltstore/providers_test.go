@@ -91,3 +91,30 @@ func TestProviderListCacheFollowsWrites(t *testing.T) {
 		return err
 	})
 }
+
+// Providers hands out copies: a caller changing one does not change what
+// EachProvider, which shares the cached list, shows the next reader.
+func TestProvidersAreCopiesEachProviderIsNot(t *testing.T) {
+	db := mustOpen(t)
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		return tx.PutProvider(&tocsin.Provider{ID: "cmcc", Name: "China Mobile", Regions: []string{"440100"}})
+	})
+	for range 2 { // the second from the cache
+		mustView(t, db, func(tx tocsin.ReadTx) error {
+			ps, err := tx.Providers()
+			if err != nil || len(ps) != 1 {
+				t.Fatalf("providers: %v, %v", ps, err)
+			}
+			ps[0].Name, ps[0].Regions[0] = "changed", "000000"
+			return nil
+		})
+	}
+	mustView(t, db, func(tx tocsin.ReadTx) error {
+		return tx.EachProvider(func(p *tocsin.Provider) error {
+			if p.Name != "China Mobile" || p.Regions[0] != "440100" {
+				t.Errorf("the shared list was changed through a copy: %+v", p)
+			}
+			return nil
+		})
+	})
+}

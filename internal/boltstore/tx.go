@@ -403,6 +403,29 @@ func (t *tx) Provider(id string) (*tocsin.Provider, error) {
 }
 
 func (t *tx) Providers() ([]*tocsin.Provider, error) {
+	list, err := t.sharedProviders()
+	if err != nil {
+		return nil, err
+	}
+	return copyProviders(list), nil
+}
+
+func (t *tx) EachProvider(fn func(*tocsin.Provider) error) error {
+	list, err := t.sharedProviders()
+	if err != nil {
+		return err
+	}
+	for _, p := range list {
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sharedProviders is the provider list for this transaction's snapshot:
+// the cache's (see providerCache), not to be changed.
+func (t *tx) sharedProviders() ([]*tocsin.Provider, error) {
 	if t.providers == nil || t.wroteProviders {
 		return getAll[tocsin.Provider](t, bucketProviders)
 	}

@@ -40,6 +40,11 @@ type ReadTx interface {
 	Credentials(org string) ([]*Credential, error)
 	Provider(id string) (*Provider, error)
 	Providers() ([]*Provider, error)
+	// EachProvider calls fn with every provider, stopping at its first
+	// error. p is the store's own decoded copy: fn must neither change
+	// nor keep it (Providers returns copies). For the release of every
+	// broadcast, which reads them all.
+	EachProvider(fn func(p *Provider) error) error
 
 	// Timeline returns the audit entries about target, oldest first.
 	Timeline(target string) ([]AuditEntry, error)

@@ -685,16 +685,12 @@ func (s *Service) NextRelease(ctx context.Context) (time.Time, bool, error) {
 // release moves b to dispatching and enqueues one dispatch for every
 // provider whose coverage meets its scope.
 func (s *Service) release(tx Tx, b *Broadcast, now time.Time) error {
-	providers, err := tx.Providers()
-	if err != nil {
-		return err
-	}
 	from := b.Status
 	b.Providers = b.Providers[:0]
-	for _, p := range providers {
+	err := tx.EachProvider(func(p *Provider) error {
 		regions := p.Coverage(s.Regions, b.Scope)
 		if len(regions) == 0 {
-			continue
+			return nil
 		}
 		kind := b.dispatchType()
 		d := s.dispatchFor(b, regions, kind)
@@ -706,6 +702,10 @@ func (s *Service) release(tx Tx, b *Broadcast, now time.Time) error {
 			Provider: p.ID, Name: p.Name, Regions: regions,
 			Status: DeliveryQueued, QueuedAt: now, UpdatedAt: now, MsgID: id,
 		})
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	b.Status = StatusDispatching
 	b.ReleasedAt = &now
