@@ -507,13 +507,16 @@ func (t *tx) Dequeue(seqs ...uint64) error {
 }
 
 func (t *tx) Outbox(limit int) ([]tocsin.OutboxMessage, error) {
-	return t.OutboxExcept(limit, nil)
+	return t.OutboxExcept(limit, nil, nil)
 }
 
-func (t *tx) OutboxExcept(limit int, held map[string]bool) ([]tocsin.OutboxMessage, error) {
+func (t *tx) OutboxExcept(limit int, held map[string]bool, inFlight map[uint64]bool) ([]tocsin.OutboxMessage, error) {
 	var out []tocsin.OutboxMessage
 	c := t.btx.Bucket(bucketOutbox).Cursor()
 	for k, data := c.First(); k != nil && len(out) < limit; k, data = c.Next() {
+		if inFlight[binary.BigEndian.Uint64(k)] {
+			continue
+		}
 		if len(held) > 0 {
 			var who struct {
 				Provider string `json:"provider"`

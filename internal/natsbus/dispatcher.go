@@ -197,7 +197,7 @@ func (d *Dispatcher) OldestOutbox(ctx context.Context) (time.Duration, int, erro
 		if n, err = tx.OutboxLen(); err != nil || n == 0 {
 			return err
 		}
-		oldest, err := tx.OutboxExcept(1, d.heldNow())
+		oldest, err := tx.OutboxExcept(1, d.heldNow(), nil)
 		if err != nil || len(oldest) == 0 {
 			return err
 		}
@@ -451,14 +451,14 @@ func (d *Dispatcher) relayProgressed() {
 // published again under the same id.
 func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	d.mu.Lock()
-	skip := len(d.unremoved)
+	inFlight := maps.Clone(d.unremoved)
 	clear(d.dequeued)
 	held := maps.Clone(d.held)
 	d.mu.Unlock()
 	var msgs []tocsin.OutboxMessage
 	err := d.Service.Store.View(ctx, func(tx tocsin.ReadTx) error {
 		var err error
-		msgs, err = tx.OutboxExcept(relayBatch+skip, held)
+		msgs, err = tx.OutboxExcept(relayBatch, held, inFlight)
 		return err
 	})
 	if err != nil {

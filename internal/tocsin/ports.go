@@ -52,8 +52,10 @@ type ReadTx interface {
 	// Outbox returns up to limit messages waiting to be published, in order.
 	Outbox(limit int) ([]OutboxMessage, error)
 	// OutboxExcept is Outbox leaving out the messages of the providers
-	// in held (disabled providers, whose dispatches wait).
-	OutboxExcept(limit int, held map[string]bool) ([]OutboxMessage, error)
+	// in held (disabled providers, whose dispatches wait) and those whose
+	// Seq is in inFlight (published, their Dequeue not yet committed),
+	// without decoding them.
+	OutboxExcept(limit int, held map[string]bool, inFlight map[uint64]bool) ([]OutboxMessage, error)
 	OutboxLen() (int, error)
 
 	InboxReadTx
