@@ -86,8 +86,10 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, usageError("%s", err)
 		}
 		rest := fs.Args()
-		// The flag package swallows the "--" that ended its parse.
-		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+		// The flag package swallows the "--" that ended its parse (but not
+		// one that was a flag's value: --name --).
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" &&
+			(consumed < 2 || !takesValue(fs, args[consumed-2])) {
 			return append(positional, rest...), nil
 		}
 		if len(rest) == 0 {
@@ -96,6 +98,22 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// takesValue reports whether arg is a flag of fs given without "=" that
+// takes the next argument as its value.
+func takesValue(fs *flag.FlagSet, arg string) bool {
+	name, ok := strings.CutPrefix(arg, "-")
+	name = strings.TrimPrefix(name, "-")
+	if !ok || name == "" || strings.Contains(name, "=") {
+		return false
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, isBool := f.Value.(interface{ IsBoolFlag() bool })
+	return !isBool || !b.IsBoolFlag()
 }
 
 // envOr returns the environment variable's value, or def when unset.

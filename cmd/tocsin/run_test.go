@@ -20,6 +20,8 @@ func TestParseFlags(t *testing.T) {
 		{"no flags after --", []string{"--", "ID", "--org", "x"}, []string{"ID", "--org", "x"}, ""},
 		{"-- after a positional", []string{"ID", "--", "-x"}, []string{"ID", "-x"}, ""},
 		{"none", nil, nil, ""},
+		{"-- as a flag's value", []string{"--org", "--", "ID"}, []string{"ID"}, "--"},
+		{"-- as a flag's value, then the terminator", []string{"--org", "--", "--", "-x"}, []string{"-x"}, "--"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := newFlagSet("test", io.Discard)

@@ -68,6 +68,9 @@ func (t *tx) Timeline(target string) ([]tocsin.AuditEntry, error) {
 			prev = storedHash(audit.Get(u64(seq - 1)))
 		}
 		e, err := decodeAudit(seq, prev, audit.Get(u64(seq)))
+		if err == nil && e.Target != target {
+			err = fmt.Errorf("it is about %s", e.Target)
+		}
 		if err != nil {
 			return fmt.Errorf("audit entry %d: %w", seq, err)
 		}
@@ -111,19 +114,30 @@ func (t *tx) history(id string) ([]tocsin.Event, error) {
 	audit := t.btx.Bucket(bucketAudit)
 	err := t.eachAuditKey(id, func(seq uint64) error {
 		value := audit.Get(u64(seq))
-		if len(value) == 0 || value[0] != auditCompact {
-			return nil
+		switch {
+		case len(value) == 0:
+			return fmt.Errorf("history of %s: audit entry %d is missing", id, seq)
+		case value[0] != auditCompact, !isEvent(value):
+			return nil // receipts, published dispatches: not decoded
 		}
 		e, err := decodeCompactBody(value)
+		if err == nil && e.Target != id {
+			err = fmt.Errorf("it is about %s", e.Target)
+		}
 		if err != nil {
 			return fmt.Errorf("history of %s: audit entry %d: %w", id, seq, err)
 		}
-		if e.Event {
-			events = append(events, e.HistoryEvent())
-		}
+		events = append(events, e.HistoryEvent())
 		return nil
 	})
 	return events, err
+}
+
+// indexed reports whether b holds key (whose value is empty, which Get
+// cannot tell from a missing key).
+func indexed(b *bolt.Bucket, key []byte) bool {
+	k, _ := b.Cursor().Seek(key)
+	return bytes.Equal(k, key)
 }
 
 // DeleteBroadcast removes a broadcast and its index entries.
@@ -191,6 +205,7 @@ func VerifyAudit(path string) (AuditReport, error) {
 			action string
 			state  string
 		}
+		byTarget := btx.Bucket(bucketAuditByTarget)
 		latest := map[string]last{}
 		stated := map[string]string{} // the last state hash stated per target
 		prev := ""
@@ -209,6 +224,12 @@ func VerifyAudit(path string) (AuditReport, error) {
 			}
 			prev = e.Hash
 			rep.Entries++
+			// The target index is what timelines and histories are read
+			// through: an entry left out of it, or listed under another
+			// target, would hide or lend an event unseen by the chain.
+			if !indexed(byTarget, compositeKey(e.Target, k)) {
+				return &BrokenLink{Seq: seq, Target: e.Target, Reason: "missing from the index of entries by target"}
+			}
 			stated[e.Target] = resolveState(&e, stated[e.Target])
 			// Only entries made where the record was written (or removed)
 			// say what it must look like; a dispatch_published does not.
@@ -218,6 +239,12 @@ func VerifyAudit(path string) (AuditReport, error) {
 		}
 		if head := string(btx.Bucket(bucketMeta).Get(auditHeadKey)); head != prev {
 			return &BrokenLink{Reason: "the trail's head does not match its last entry (entries removed?)"}
+		}
+		// Every entry is indexed under its own target (above), so one key
+		// more than there are entries lists an entry under a target it is
+		// not about.
+		if n := byTarget.Stats().KeyN; n != rep.Entries {
+			return &BrokenLink{Reason: fmt.Sprintf("the index of entries by target has %d keys for %d entries", n, rep.Entries)}
 		}
 		rep.Head = prev
 		seen := map[string]bool{}

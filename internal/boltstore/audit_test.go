@@ -251,3 +251,52 @@ func TestStoreOfTheFirstForm(t *testing.T) {
 		t.Fatalf("verify: %+v, %v", rep, err)
 	}
 }
+
+// The index of entries by target is what a broadcast's history is read
+// through, so verification covers it: an event hidden from a broadcast, or
+// lent to another, breaks the trail.
+func TestVerifyCoversTheTargetIndex(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tamper func(idx *bolt.Bucket) error
+		reason string
+	}{
+		{"an event hidden", func(idx *bolt.Bucket) error {
+			return idx.Delete(compositeKey("BC000001", u64(1)))
+		}, "missing from the index"},
+		{"an event lent to another broadcast", func(idx *bolt.Bucket) error {
+			return idx.Put(compositeKey("BC000002", u64(1)), nil)
+		}, "has 3 keys for 2 entries"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := mustOpen(t)
+			mustUpdate(t, db, func(tx tocsin.Tx) error {
+				for _, id := range []string{"BC000001", "BC000002"} {
+					if _, err := tx.NewBroadcastID(); err != nil {
+						return err
+					}
+					if err := tx.PutBroadcast(broadcast(id, tocsin.StatusPendingReview, "gd-met", t0, "440100")); err != nil {
+						return err
+					}
+					if err := tx.Audit(tocsin.AuditEntry{At: t0, Action: "filed", Target: id, Event: true}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			db.bmu.RLock()
+			err := db.bolt.Update(func(btx *bolt.Tx) error { return tc.tamper(btx.Bucket(bucketAuditByTarget)) })
+			db.bmu.RUnlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			_, err = VerifyAudit(db.Path())
+			if err == nil || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("verify: %v, want %q", err, tc.reason)
+			}
+		})
+	}
+}

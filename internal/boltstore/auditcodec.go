@@ -134,6 +134,12 @@ func decodeAudit(seq uint64, prev string, value []byte) (tocsin.AuditEntry, erro
 	return e, nil
 }
 
+// isEvent reports whether a stored compact entry is a history event,
+// from its flags alone.
+func isEvent(value []byte) bool {
+	return len(value) > 1+sha256.Size && value[1+sha256.Size]&flagEvent != 0
+}
+
 // decodeCompactBody reads a compact entry's fields, not checking its hash
 // (Seq, Prev and Hash stay empty): for reading a broadcast's history.
 func decodeCompactBody(value []byte) (tocsin.AuditEntry, error) {

@@ -125,7 +125,7 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 			}
 		}
 		if indexWindows {
-			return indexSendWindows(btx)
+			return indexSendWindows(btx, log)
 		}
 		return nil
 	})
@@ -149,8 +149,9 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 }
 
 // indexSendWindows fills the send-window index of a store from before it
-// existed, once.
-func indexSendWindows(btx *bolt.Tx) error {
+// existed, once. A record it cannot read is logged and left out rather
+// than keep the store from opening: reading it fails by itself anyway.
+func indexSendWindows(btx *bolt.Tx, log *slog.Logger) error {
 	windows := btx.Bucket(bucketWindows)
 	return btx.Bucket(bucketBroadcasts).ForEach(func(k, v []byte) error {
 		data, err := decodeRecord(v)
@@ -159,7 +160,9 @@ func indexSendWindows(btx *bolt.Tx) error {
 			err = json.Unmarshal(data, &b)
 		}
 		if err != nil {
-			return fmt.Errorf("index send windows: broadcast %d: %w", binary.BigEndian.Uint64(k), err)
+			log.Error("send-window index: a broadcast record cannot be read; it will not expire by itself",
+				slog.String("broadcast", formatID(binary.BigEndian.Uint64(k))), slog.Any("error", err))
+			return nil
 		}
 		if closes, ok := b.WindowCloses(); ok {
 			return windows.Put(scheduleKey(closes, k), nil)

@@ -46,9 +46,12 @@ const (
 	AuditRefused           = "refused"
 	AuditReceipt           = "receipt"
 	AuditDispatchPublished = "dispatch_published"
-	AuditPurged            = "purged"
-	AuditOrganisation      = "organisation_saved"
-	AuditProvider          = "provider_saved"
+	// AuditDispatchRenewed: a dispatch got a fresh Nats-Msg-Id after
+	// JetStream took its first for a different message's.
+	AuditDispatchRenewed = "dispatch_renewed"
+	AuditPurged          = "purged"
+	AuditOrganisation    = "organisation_saved"
+	AuditProvider        = "provider_saved"
 )
 
 type sourceKey struct{}

@@ -775,7 +775,13 @@ func (s *Service) RenewMsgID(ctx context.Context, m OutboxMessage) (OutboxMessag
 		}
 		if p := b.progress(m.Provider); p != nil && p.MsgID == m.MsgID {
 			p.MsgID = renewed.MsgID
-			return tx.PutBroadcast(b)
+			if err := tx.PutBroadcast(b); err != nil {
+				return err
+			}
+			// Audited like every write of a record, so the trail's latest
+			// entry about it still states what it holds.
+			return tx.Audit(AuditEntry{At: s.now(), Action: AuditDispatchRenewed, By: "relay", Source: SourceFrom(ctx),
+				Target: b.ID, Note: m.Provider + " " + m.MsgID + " -> " + renewed.MsgID})
 		}
 		return nil
 	})

@@ -696,6 +696,12 @@ func TestRenewMsgIDKeepsTheDispatch(t *testing.T) {
 	if after[0].Seq == before[0].Seq {
 		t.Error("the old message is still queued")
 	}
+	// The record changed, so the trail says how, last.
+	entries := testkit.Timeline(t, e.svc.Store, before[0].Dispatch.BroadcastID)
+	if got := entries[len(entries)-1]; got.Action != tocsin.AuditDispatchRenewed || got.StateHash == "" ||
+		!strings.Contains(got.Note, renewed.MsgID) {
+		t.Errorf("last entry %+v, want the renewal with the record's state", got)
+	}
 }
 
 func TestApproveAfterSendTimeReleasesAtOnce(t *testing.T) {
