@@ -40,3 +40,31 @@ func TestParseFlags(t *testing.T) {
 		t.Error("an unknown flag: no error")
 	}
 }
+
+func TestGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		gogc string
+		want int // 0: left to GOGC
+		bad  bool
+	}{
+		{"default", nil, "", defaultGCPercent, false},
+		{"set", []string{"--gc-percent", "100"}, "", 100, false},
+		{"GOGC decides", []string{"--gc-percent", "100"}, "200", 0, false},
+		{"not a percentage", []string{"--gc-percent", "0"}, "", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := func(k string) string {
+				if k == "GOGC" {
+					return tc.gogc
+				}
+				return ""
+			}
+			cfg, err := parseServeConfig(tc.args, env, io.Discard, false)
+			if (err != nil) != tc.bad || (!tc.bad && cfg.GCPercent != tc.want) {
+				t.Errorf("GCPercent %d, %v; want %d, error %v", cfg.GCPercent, err, tc.want, tc.bad)
+			}
+		})
+	}
+}
