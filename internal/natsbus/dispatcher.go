@@ -1025,24 +1025,21 @@ func (d *Dispatcher) activityLoop(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
-		var providers []*tocsin.Provider
-		_ = d.Service.Store.View(ctx, func(tx tocsin.ReadTx) error {
-			var err error
-			providers, err = tx.Providers()
-			return err
-		})
-		for _, p := range providers {
-			reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
-			last, pulling, err := d.Bus.ProviderActivity(reqCtx, p.ID)
-			cancel()
-			if err != nil {
-				continue
-			}
-			if pulling {
+		reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+		activity, err := d.Bus.ConsumersActivity(reqCtx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			d.Log.Debug("provider activity not read", slog.Any("error", err))
+		}
+		// What was read counts, a partial list too: a provider's consumer
+		// is named after it.
+		for provider, a := range activity {
+			last := a.Last
+			if a.Pulling {
 				last = time.Now()
 			}
 			if !last.IsZero() {
-				d.seen(p.ID, last)
+				d.seen(provider, last)
 			}
 		}
 		select {

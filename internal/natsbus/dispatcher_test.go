@@ -674,3 +674,48 @@ func TestPublishAtomic(t *testing.T) {
 		t.Errorf("stream holds %d messages, want 3: a refused batch stores nothing", info.State.Msgs)
 	}
 }
+
+// The dispatcher learns who is pulling from the stream's consumer list in
+// one go: a provider that pulls is seen, one that never connected is not.
+func TestProviderActivityFromTheConsumerList(t *testing.T) {
+	t.Parallel()
+	c := newCoordinator(t, cmcc, cucc)
+	d, _ := c.startDispatcher(t)
+	sim := provider.Simulation{RecipientsPerRegion: 100, PerSecond: 10000, Tick: 20 * time.Millisecond}
+	c.runProvider(t, "cmcc", sim.Handle)
+	ctx := testContext(t)
+	for {
+		activity, err := c.bus.ConsumersActivity(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(activity) != 2 {
+			t.Fatalf("activity of %d consumers, want cmcc's and cucc's: %v", len(activity), activity)
+		}
+		if activity["cmcc"].Pulling {
+			if activity["cucc"].Pulling {
+				t.Fatal("cucc pulls without a client")
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("cmcc's client never showed as pulling")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// The activity loop's first round ran at start; the next is within 5 s.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := d.LastSeen("cmcc"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher never saw cmcc")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, ok := d.LastSeen("cucc"); ok {
+		t.Error("cucc seen without a client")
+	}
+}

@@ -115,8 +115,9 @@ func BenchmarkRegistration(b *testing.B) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		waiting := 0
+		activity, _ := k.Bus.ConsumersActivity(ctx)
 		for _, cr := range creds {
-			if _, pulling, err := k.Bus.ProviderActivity(ctx, cr.Provider); err == nil && pulling {
+			if activity[cr.Provider].Pulling {
 				waiting++
 			}
 		}
