@@ -387,8 +387,8 @@ func benchRecords(ctx context.Context, cfg benchConfig, stdout io.Writer) error 
 	perBroadcast := func(n int64) float64 { return float64(n) / float64(max(1, cfg.Finished)) }
 	rec.BytesPerBroadcast = perBroadcast(after - before)
 	rec.PerBucket = map[string]float64{"free": perBroadcast(usageAfter.FreeBytes - usageBefore.FreeBytes)}
-	for name, u := range usageAfter.Buckets {
-		if added := u.Alloc - usageBefore.Buckets[name].Alloc; added != 0 {
+	for name, alloc := range usageAfter.Buckets {
+		if added := alloc - usageBefore.Buckets[name]; added != 0 {
 			rec.PerBucket[name] = perBroadcast(added)
 		}
 	}

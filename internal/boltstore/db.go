@@ -9,7 +9,6 @@ package boltstore
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -154,11 +153,7 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 func indexSendWindows(btx *bolt.Tx, log *slog.Logger) error {
 	windows := btx.Bucket(bucketWindows)
 	return btx.Bucket(bucketBroadcasts).ForEach(func(k, v []byte) error {
-		data, err := decodeRecord(v)
-		var b tocsin.Broadcast
-		if err == nil {
-			err = json.Unmarshal(data, &b)
-		}
+		b, err := decodeBroadcast(v)
 		if err != nil {
 			log.Error("send-window index: a broadcast record cannot be read; it will not expire by itself",
 				slog.String("broadcast", formatID(binary.BigEndian.Uint64(k))), slog.Any("error", err))

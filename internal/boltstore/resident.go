@@ -16,18 +16,27 @@ import (
 // no disk read.
 const trimEvery = time.Second
 
+// trimLoop unmaps the pages every trimEvery until Close. A failure costs
+// memory, not data: it is logged when trimming starts failing and when it
+// works again.
 func (db *DB) trimLoop() {
 	defer close(db.trimDone)
 	t := time.NewTicker(trimEvery)
 	defer t.Stop()
+	failing := false
 	for {
 		select {
 		case <-db.quit:
 			return
 		case <-t.C:
 		}
-		if err := db.TrimResident(); err != nil {
-			db.log.Debug("store pages not unmapped", slog.Any("error", err))
+		switch err := db.TrimResident(); {
+		case err != nil && !failing:
+			failing = true
+			db.log.Warn("store pages cannot be unmapped; the resident set grows with the file", slog.Any("error", err))
+		case err == nil && failing:
+			failing = false
+			db.log.Info("store pages unmapped again")
 		}
 	}
 }

@@ -126,16 +126,25 @@ func (t *tx) recordBySeq(seq uint64, id string) (*tocsin.Broadcast, error) {
 	if stored == nil {
 		return nil, notFound("broadcast", id)
 	}
-	data, err := decodeRecord(stored)
-	var b tocsin.Broadcast
-	if err == nil {
-		err = json.Unmarshal(data, &b)
-	}
+	b, err := decodeBroadcast(stored)
 	if err != nil {
 		return nil, fmt.Errorf("decode broadcast %s: %w", id, err)
 	}
 	if len(b.History) > 0 {
 		t.inline[id] = true
+	}
+	return b, nil
+}
+
+// decodeBroadcast reads a stored broadcast record, compressed or not.
+func decodeBroadcast(stored []byte) (*tocsin.Broadcast, error) {
+	data, err := decodeRecord(stored)
+	if err != nil {
+		return nil, err
+	}
+	var b tocsin.Broadcast
+	if err := json.Unmarshal(data, &b); err != nil {
+		return nil, err
 	}
 	return &b, nil
 }

@@ -273,8 +273,8 @@ type Activity struct {
 }
 
 // ConsumersActivity returns every dispatch consumer's Activity by
-// provider, from the stream's paged consumer list: two JetStream requests
-// for 300 providers instead of one each.
+// provider, from the stream's paged consumer list: a stream lookup and one
+// request per 256 consumers, instead of one request per provider.
 func (b *Bus) ConsumersActivity(ctx context.Context) (map[string]Activity, error) {
 	stream, err := b.js.Stream(ctx, DispatchStream)
 	if err != nil {

@@ -1019,17 +1019,25 @@ func (d *Dispatcher) seen(provider string, t time.Time) {
 	}
 }
 
-// activityLoop polls each provider's consumer, so a provider that pulls
-// but has had nothing to receive still shows as alive.
+// activityLoop polls the providers' consumers, so a provider that pulls
+// but has had nothing to receive still shows as alive. A failed poll is
+// logged when polls start failing and when they work again (JetStream
+// not answering is readiness's to report, every time it is asked).
 func (d *Dispatcher) activityLoop(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
+	failing := false
 	for {
 		reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
 		activity, err := d.Bus.ConsumersActivity(reqCtx)
 		cancel()
-		if err != nil && ctx.Err() == nil {
-			d.Log.Debug("provider activity not read", slog.Any("error", err))
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			failing = true
+			d.Log.Warn("provider activity cannot be read; last-seen times stand still", slog.Any("error", err))
+		case err == nil && failing:
+			failing = false
+			d.Log.Info("provider activity read again")
 		}
 		// What was read counts, a partial list too: a provider's consumer
 		// is named after it.

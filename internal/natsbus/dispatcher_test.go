@@ -261,13 +261,10 @@ func TestOutboxSurvivesUntilPublished(t *testing.T) {
 
 	// The broker says so itself: the same Nats-Msg-Id is a duplicate.
 	for _, m := range pending {
-		data, err := json.Marshal(m.Dispatch)
+		msg, err := natsbus.DispatchMsg(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg := nats.NewMsg(natsbus.DispatchSubject(m.Provider))
-		msg.Data = data
-		msg.Header.Set(jetstream.MsgIDHeader, m.MsgID)
 		ack, err := js.PublishMsg(testContext(t), msg)
 		if err != nil {
 			t.Fatal(err)
@@ -600,15 +597,10 @@ func TestAtomicBatchRefusedForADuplicateLosesNothing(t *testing.T) {
 	}
 	// One of them made it to the stream before a crash.
 	first := pending[3]
-	data, err := json.Marshal(first.Dispatch)
+	msg, err := natsbus.DispatchMsg(first)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := nats.NewMsg(natsbus.DispatchSubject(first.Provider))
-	msg.Data = data
-	msg.Header.Set(jetstream.MsgIDHeader, first.MsgID)
-	msg.Header.Set(natsbus.HeaderBroadcastID, first.Dispatch.BroadcastID)
-	msg.Header.Set(natsbus.HeaderType, first.Dispatch.Type)
 	if _, err := js.PublishMsg(ctx, msg); err != nil {
 		t.Fatal(err)
 	}

@@ -20,3 +20,7 @@ func (e *Embedded) Stop() {
 
 // Restart starts it again on the same port and store.
 func (e *Embedded) Restart() error { return e.restart() }
+
+// DispatchMsg is the message the relay publishes for an outbox entry, for
+// tests that publish one as a crashed relay would have.
+var DispatchMsg = dispatchMsg
