@@ -14,47 +14,25 @@ import (
 // or held back by a correction) simply expires. Each is one transaction
 // out of its status, so a stop is never queued twice.
 func (s *Service) ExpireDue(ctx context.Context) (int, error) {
-	now := s.now()
-	var due []string
-	err := s.Store.View(ctx, func(tx ReadTx) error {
-		var err error
-		due, err = tx.WindowsClosedBy(now)
-		return err
-	})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, id := range due {
-		expired := false
-		_, err := s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
-			expired = false // fn may run more than once (Store.Update)
+	return s.changeDue(ctx, "expire", func(tx ReadTx) ([]string, error) { return tx.WindowsClosedBy(s.now()) },
+		func(tx Tx, b *Broadcast, now time.Time) (bool, error) {
 			if !windowClosed(b, now) {
-				return nil // changed since we looked
+				return false, nil // changed since we looked
 			}
 			from := b.Status
 			stopped := 0
 			if from == StatusDispatching {
 				var err error
 				if stopped, err = s.stopProviders(tx, b, now, "send window closed: stop sent"); err != nil {
-					return err
+					return false, err
 				}
 			}
 			b.Status, b.HeldBy = StatusExpired, ""
 			b.record(now, Actor{}, "expired", from,
 				fmt.Sprintf("send window closed at %s; stop sent to %d provider(s)", b.SendUntil.Format(time.RFC3339), stopped),
 				map[string]any{ParamStopped: stopped})
-			expired = true
-			return nil
+			return true, nil
 		})
-		if err != nil {
-			return n, fmt.Errorf("expire %s: %w", id, err)
-		}
-		if expired {
-			n++
-		}
-	}
-	return n, nil
 }
 
 // WindowCloses is when b's send window closes, for a broadcast that has

@@ -637,33 +637,45 @@ func (s *Service) stopProviders(tx Tx, b *Broadcast, now time.Time, detail strin
 // returns how many it released. A broadcast is released in the transaction
 // that moves it out of approved, so it is never released twice.
 func (s *Service) ReleaseDue(ctx context.Context) (int, error) {
-	var due []string
+	return s.changeDue(ctx, "release", func(tx ReadTx) ([]string, error) { return tx.DueReleases(s.now()) },
+		func(tx Tx, b *Broadcast, now time.Time) (bool, error) {
+			if !b.Scheduled() || b.SendAt.After(now) {
+				return false, nil // changed since we looked
+			}
+			if b.SendUntil != nil && !b.SendUntil.After(now) {
+				return false, nil // its window closed while we were down: ExpireDue ends it
+			}
+			return true, s.release(tx, b, now)
+		})
+}
+
+// changeDue runs fn, in a transaction of its own, on each broadcast that
+// due lists from an index, and returns on how many fn made its change
+// (it reports whether it did: each may have changed since the index was
+// read). what names the change in errors.
+func (s *Service) changeDue(ctx context.Context, what string, due func(ReadTx) ([]string, error),
+	fn func(tx Tx, b *Broadcast, now time.Time) (bool, error)) (int, error) {
+	var ids []string
 	err := s.Store.View(ctx, func(tx ReadTx) error {
 		var err error
-		due, err = tx.DueReleases(s.now())
+		ids, err = due(tx)
 		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, id := range due {
-		released := false
+	for _, id := range ids {
+		changed := false
 		_, err := s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
-			released = false // fn may run more than once (Store.Update)
-			if !b.Scheduled() || b.SendAt.After(now) {
-				return nil // changed since we looked
-			}
-			if b.SendUntil != nil && !b.SendUntil.After(now) {
-				return nil // its window closed while we were down: ExpireDue ends it
-			}
-			released = true
-			return s.release(tx, b, now)
+			var err error
+			changed, err = fn(tx, b, now) // set on every run: Store.Update may run it more than once
+			return err
 		})
 		if err != nil {
-			return n, fmt.Errorf("release %s: %w", id, err)
+			return n, fmt.Errorf("%s %s: %w", what, id, err)
 		}
-		if released {
+		if changed {
 			n++
 		}
 	}
