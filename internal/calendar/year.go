@@ -79,6 +79,9 @@ func ParseYear(data []byte) (Year, error) {
 	if err := Check(y); err != nil {
 		return Year{}, err
 	}
+	if len(y.Sources) == 0 {
+		y.Sources = nil // "sources": [] says what no sources does, and writes back as it
+	}
 	return y, nil
 }
 
