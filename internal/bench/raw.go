@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -244,6 +245,10 @@ func (r *Raw) commitLoop() {
 		for _, c := range batch {
 			c.done <- err
 		}
+		// Let the answered handlers send their 201s before the next
+		// commit, as Tocsin's writer does (boltstore's answer): without
+		// it they wait on this goroutine's P behind the next fsync.
+		runtime.Gosched()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"path/filepath"
 	"sync"
 	"time"
@@ -423,9 +424,21 @@ func run(fn func(tocsin.Tx) error, t *tx) (err error) {
 	return fn(t)
 }
 
+// answer tells every caller of the batch its outcome.
+//
+// Each answer readies its caller on the writer's own P, where the callers
+// would wait behind the writer's next transaction and its fsync until the
+// other P stole them or the syscall handed the P off: under load, 10 ms of
+// a filing's 13 ms went that way (with 64 concurrent filers on 2 cores).
+// Yielding lets the answered callers, whose 201s are what anyone is
+// waiting for, run first; the writer is back once they have, with a
+// larger batch waiting.
 func answer(cs []*commit, err error) {
 	for _, c := range cs {
 		c.done <- err
+	}
+	if len(cs) > 0 {
+		runtime.Gosched()
 	}
 }
 
