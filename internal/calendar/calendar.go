@@ -115,6 +115,16 @@ type snapshot struct {
 	makeup map[dayKey]string // make-up working day -> holiday it compensates
 	en     map[dayKey]string // make-up working day -> English name of that holiday, if known
 	sorted []int
+	// added remembers addWorkingDays by (date, n): every emergency asks
+	// for the same post-hoc due date all day, inside the store's single
+	// writer, and rickar/cal walks its holiday list for each day counted.
+	// A snapshot never changes, so neither do its answers.
+	added sync.Map // addedKey -> time.Time
+}
+
+type addedKey struct {
+	day dayKey
+	n   int
 }
 
 type dayKey struct {
@@ -382,14 +392,19 @@ func (c *snapshot) addWorkingDays(d time.Time, n int) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	for n > 0 {
+	key := addedKey{keyOf(date), n}
+	if v, ok := c.added.Load(key); ok {
+		return v.(time.Time), nil
+	}
+	for left := n; left > 0; {
 		if date, err = c.nextDay(date); err != nil {
-			return time.Time{}, err
+			return time.Time{}, err // not remembered: a year loaded later answers it
 		}
 		if c.bc.IsWorkday(date) {
-			n--
+			left--
 		}
 	}
+	c.added.Store(key, date)
 	return date, nil
 }
 
