@@ -866,6 +866,48 @@ func TestViewCopiesOut(t *testing.T) {
 	}
 }
 
+// Organisations read in a transaction are remembered for it, so what it
+// hands out must be copies, and a write must be seen by the next read.
+func TestOrganisationWithinATransaction(t *testing.T) {
+	db := mustOpen(t)
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		return tx.PutOrganisation(&tocsin.Organisation{ID: "gd-met", Name: "Guangdong Meteorological Bureau", Role: tocsin.RoleDepartment})
+	})
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		first, err := tx.Organisation("gd-met")
+		if err != nil {
+			return err
+		}
+		first.Name = "changed by a caller"
+		again, err := tx.Organisation("gd-met")
+		if err != nil {
+			return err
+		}
+		if again.Name != "Guangdong Meteorological Bureau" {
+			t.Errorf("a caller's change reached the next read: %q", again.Name)
+		}
+		again.Disabled = true
+		if err := tx.PutOrganisation(again); err != nil {
+			return err
+		}
+		written, err := tx.Organisation("gd-met")
+		if err != nil {
+			return err
+		}
+		if !written.Disabled {
+			t.Error("a read after PutOrganisation did not see the write")
+		}
+		return nil
+	})
+	mustView(t, db, func(tx tocsin.ReadTx) error {
+		o, err := tx.Organisation("gd-met")
+		if err == nil && (!o.Disabled || o.Name != "Guangdong Meteorological Bureau") {
+			t.Errorf("stored organisation = %+v", o)
+		}
+		return err
+	})
+}
+
 // commitCounter counts the transactions Updates ran in. It keeps the last
 // Tx alive, so a new transaction can never reuse its address.
 type commitCounter struct {

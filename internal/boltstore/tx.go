@@ -38,11 +38,15 @@ type tx struct {
 	// inline marks broadcasts stored before their history moved to the
 	// audit trail: they keep it in the record.
 	inline map[string]bool
+	// orgs holds the organisations this transaction has read: the
+	// filings of one department that share a commit decode its record
+	// once. An Organisation has no references, so a copy is a deep one.
+	orgs map[string]tocsin.Organisation
 }
 
 func newTx(btx *bolt.Tx, db *DB) *tx {
 	return &tx{btx: btx, regions: db.regions, written: map[string]string{}, stated: map[string]string{}, providers: &db.providers,
-		histories: map[string][]tocsin.Event{}, inline: map[string]bool{}}
+		histories: map[string][]tocsin.Event{}, inline: map[string]bool{}, orgs: map[string]tocsin.Organisation{}}
 }
 
 var _ tocsin.Tx = (*tx)(nil)
@@ -388,7 +392,14 @@ func (t *tx) PutIdempotency(org, key string, rec tocsin.IdempotencyRecord) error
 // Directory: organisations, accounts, providers.
 
 func (t *tx) Organisation(id string) (*tocsin.Organisation, error) {
-	return getOne[tocsin.Organisation](t, bucketOrgs, "organisation", id)
+	if o, ok := t.orgs[id]; ok {
+		return &o, nil
+	}
+	o, err := getOne[tocsin.Organisation](t, bucketOrgs, "organisation", id)
+	if err == nil {
+		t.orgs[id] = *o
+	}
+	return o, err
 }
 
 func (t *tx) Organisations() ([]*tocsin.Organisation, error) {
@@ -396,6 +407,7 @@ func (t *tx) Organisations() ([]*tocsin.Organisation, error) {
 }
 
 func (t *tx) PutOrganisation(o *tocsin.Organisation) error {
+	delete(t.orgs, o.ID)
 	return t.put(bucketOrgs, []byte(o.ID), o)
 }
 
