@@ -13,8 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -33,6 +33,7 @@ var (
 	bucketByProvince    = []byte("idx_province")
 	bucketSchedule      = []byte("schedule")
 	bucketWindows       = []byte("idx_send_until") // open broadcasts by the end of their send window
+	bucketAwaited       = []byte("idx_awaited")    // dispatches not yet received, by when they were queued
 	bucketIdempotency   = []byte("idempotency")
 	bucketOrgs          = []byte("organisations")
 	bucketAccounts      = []byte("accounts")
@@ -45,7 +46,7 @@ var (
 	bucketCredsByOrg    = []byte("idx_credential_org")
 
 	allBuckets = append([][]byte{
-		bucketBroadcasts, bucketByStatus, bucketByDept, bucketByProvince, bucketSchedule, bucketWindows,
+		bucketBroadcasts, bucketByStatus, bucketByDept, bucketByProvince, bucketSchedule, bucketWindows, bucketAwaited,
 		bucketIdempotency, bucketOrgs, bucketAccounts, bucketProviders, bucketOutbox, bucketMeta,
 		bucketAudit, bucketAuditByTarget, bucketCredentials, bucketCredsByOrg,
 	}, inboxBuckets...)
@@ -118,16 +119,20 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = b.Update(func(btx *bolt.Tx) error {
-		indexWindows := btx.Bucket(bucketWindows) == nil && btx.Bucket(bucketBroadcasts) != nil
+		var missing []laterIndex
+		if btx.Bucket(bucketBroadcasts) != nil {
+			for _, li := range laterIndexes {
+				if btx.Bucket(li.bucket) == nil {
+					missing = append(missing, li)
+				}
+			}
+		}
 		for _, name := range allBuckets {
 			if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		if indexWindows {
-			return indexSendWindows(btx, log)
-		}
-		return nil
+		return fillIndexes(btx, missing, regions, log)
 	})
 	if err != nil {
 		b.Close()
@@ -148,20 +153,26 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 	return db, nil
 }
 
-// indexSendWindows fills the send-window index of a store from before it
-// existed, once. A record it cannot read is logged and left out rather
-// than keep the store from opening: reading it fails by itself anyway.
-func indexSendWindows(btx *bolt.Tx, log *slog.Logger) error {
-	windows := btx.Bucket(bucketWindows)
+// fillIndexes fills the indexes a store from before them lacks, once. A
+// record it cannot read is logged and left out rather than keep the store
+// from opening: reading it fails by itself anyway.
+func fillIndexes(btx *bolt.Tx, missing []laterIndex, regions tocsin.Regions, log *slog.Logger) error {
+	if len(missing) == 0 {
+		return nil
+	}
 	return btx.Bucket(bucketBroadcasts).ForEach(func(k, v []byte) error {
 		b, err := decodeBroadcast(v)
 		if err != nil {
-			log.Error("send-window index: a broadcast record cannot be read; it will not expire by itself",
+			log.Error("filling new indexes: a broadcast record cannot be read; it will neither expire nor be checked for late dispatches by itself",
 				slog.String("broadcast", formatID(binary.BigEndian.Uint64(k))), slog.Any("error", err))
 			return nil
 		}
-		if closes, ok := b.WindowCloses(); ok {
-			return windows.Put(scheduleKey(closes, k), nil)
+		for _, li := range missing {
+			for _, key := range li.keys(b, k) {
+				if err := btx.Bucket(li.bucket).Put(key, nil); err != nil {
+					return fmt.Errorf("fill index %s: %w", li.bucket, err)
+				}
+			}
 		}
 		return nil
 	})

@@ -1017,3 +1017,84 @@ func TestSendWindowIndex(t *testing.T) {
 	defer db.Close()
 	check(db, "rebuilt at open")
 }
+
+// The late check and the republish read the awaited index, not every
+// dispatching broadcast: it must hold exactly the queued dispatches of
+// dispatching broadcasts, oldest first, follow each change of a record,
+// and be built once for a store from before it.
+func TestAwaitedIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tocsin.db")
+	db, err := Open(path, region.Default(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, t2, t3 := t0.Add(time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute)
+	put := func(id string, status tocsin.Status, emergency bool, providers ...tocsin.ProviderProgress) {
+		mustUpdate(t, db, func(tx tocsin.Tx) error {
+			b := broadcast(id, status, "gd-met", t0, "440100")
+			if emergency {
+				b.Emergency = &tocsin.Emergency{Type: "natural_disaster"}
+			}
+			b.Providers = providers
+			return tx.PutBroadcast(b)
+		})
+	}
+	queued := func(p string, at time.Time, late bool) tocsin.ProviderProgress {
+		return tocsin.ProviderProgress{Provider: p, Status: tocsin.DeliveryQueued, QueuedAt: at, Late: late}
+	}
+	received := tocsin.ProviderProgress{Provider: "ctcc", Status: tocsin.DeliveryReceived, QueuedAt: t0}
+	put("BC000001", tocsin.StatusDispatching, true, queued("cmcc", t2, false), queued("cucc", t0, true), received)
+	put("BC000002", tocsin.StatusDispatching, false, queued("cmcc", t1, false))
+	put("BC000003", tocsin.StatusCompleted, true, queued("cmcc", t0, false)) // finished: awaits nothing
+	put("BC000004", tocsin.StatusDispatching, true, queued("cmcc", t0, false))
+	put("BC000004", tocsin.StatusDispatching, true, received) // received since: leaves the index
+	awaited := func(id, p string, at time.Time, emergency, late bool) tocsin.Awaited {
+		return tocsin.Awaited{BroadcastID: id, Provider: p, QueuedAt: at, Emergency: emergency, Late: late}
+	}
+	check := func(db *DB, step string) {
+		t.Helper()
+		for _, tc := range []struct {
+			before time.Time
+			want   []tocsin.Awaited
+		}{
+			{t0, nil},
+			{t1, []tocsin.Awaited{awaited("BC000001", "cucc", t0, true, true)}},
+			{t3, []tocsin.Awaited{
+				awaited("BC000001", "cucc", t0, true, true),
+				awaited("BC000002", "cmcc", t1, false, false),
+				awaited("BC000001", "cmcc", t2, true, false),
+			}},
+		} {
+			mustView(t, db, func(tx tocsin.ReadTx) error {
+				got, err := tx.AwaitedBefore(tc.before)
+				if err != nil || len(got) != len(tc.want) {
+					t.Errorf("%s: AwaitedBefore(%v) = %+v, %v; want %+v", step, tc.before, got, err, tc.want)
+					return nil
+				}
+				for i := range got {
+					if g, w := got[i], tc.want[i]; g.BroadcastID != w.BroadcastID || g.Provider != w.Provider ||
+						!g.QueuedAt.Equal(w.QueuedAt) || g.Emergency != w.Emergency || g.Late != w.Late {
+						t.Errorf("%s: AwaitedBefore(%v)[%d] = %+v; want %+v", step, tc.before, i, g, w)
+					}
+				}
+				return nil
+			})
+		}
+	}
+	check(db, "kept as written")
+	// A store from before the index: it is built at open.
+	db.bmu.RLock()
+	err = db.bolt.Update(func(btx *bolt.Tx) error { return btx.DeleteBucket(bucketAwaited) })
+	db.bmu.RUnlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = Open(path, region.Default(), nil); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	check(db, "rebuilt at open")
+}

@@ -250,12 +250,57 @@ func (t *tx) index(b *tocsin.Broadcast, key []byte, op func(*bolt.Bucket, []byte
 			return err
 		}
 	}
-	if closes, ok := b.WindowCloses(); ok {
-		if err := apply(bucketWindows, scheduleKey(closes, key)); err != nil {
-			return err
+	for _, li := range laterIndexes {
+		for _, k := range li.keys(b, key) {
+			if err := apply(li.bucket, k); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// laterIndex is an index added after stores were first written: Open
+// fills it for a store that lacks it (fillIndexes).
+type laterIndex struct {
+	bucket []byte
+	keys   func(b *tocsin.Broadcast, seq []byte) [][]byte
+}
+
+var laterIndexes = []laterIndex{
+	{bucketWindows, windowKeys},
+	{bucketAwaited, awaitedKeys},
+}
+
+func windowKeys(b *tocsin.Broadcast, seq []byte) [][]byte {
+	if closes, ok := b.WindowCloses(); ok {
+		return [][]byte{scheduleKey(closes, seq)}
+	}
+	return nil
+}
+
+// Awaited keys are when the dispatch was queued, the broadcast's
+// sequence, a flags byte and the provider: a walk in key order meets the
+// oldest first and needs no record decoded.
+const (
+	awaitedEmergency = 1 << iota
+	awaitedLate
+)
+
+func awaitedKeys(b *tocsin.Broadcast, seq []byte) [][]byte {
+	var keys [][]byte
+	for _, a := range b.Awaited() {
+		var flags byte
+		if a.Emergency {
+			flags |= awaitedEmergency
+		}
+		if a.Late {
+			flags |= awaitedLate
+		}
+		k := append(scheduleKey(a.QueuedAt, seq), flags)
+		keys = append(keys, append(k, a.Provider...))
+	}
+	return keys
 }
 
 func compositeKey(prefix string, seq []byte) []byte {
@@ -365,6 +410,26 @@ func idsUntil(b *bolt.Bucket, at time.Time) []string {
 
 func (t *tx) WindowsClosedBy(at time.Time) ([]string, error) {
 	return idsUntil(t.btx.Bucket(bucketWindows), at), nil
+}
+
+func (t *tx) AwaitedBefore(at time.Time) ([]tocsin.Awaited, error) {
+	var out []tocsin.Awaited
+	before := at.UnixNano()
+	c := t.btx.Bucket(bucketAwaited).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) < 17 {
+			return out, fmt.Errorf("awaited index: malformed key %x", k)
+		}
+		queued := int64(binary.BigEndian.Uint64(k[:8]))
+		if queued >= before {
+			break
+		}
+		out = append(out, tocsin.Awaited{
+			BroadcastID: formatID(binary.BigEndian.Uint64(k[8:16])), Provider: string(k[17:]),
+			QueuedAt: time.Unix(0, queued), Emergency: k[16]&awaitedEmergency != 0, Late: k[16]&awaitedLate != 0,
+		})
+	}
+	return out, nil
 }
 
 func (t *tx) NextRelease() (time.Time, bool, error) {

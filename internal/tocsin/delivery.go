@@ -370,36 +370,55 @@ func (s *Service) Resend(ctx context.Context, a Actor, id, provider string) (*Br
 	})
 }
 
+// Awaited is one provider's dispatch of a dispatching broadcast that the
+// provider has not received yet: what the late check and the republish
+// after a JetStream loss look for.
+type Awaited struct {
+	BroadcastID, Provider string
+	QueuedAt              time.Time
+	Emergency, Late       bool
+}
+
+// Awaited lists b's dispatches still queued for their providers while b
+// is dispatching. The store indexes broadcasts by them, so FlagLate and
+// QueuedBefore read only the dispatches queued long enough ago, not every
+// broadcast still dispatching (all of them, on a day a provider is down).
+func (b *Broadcast) Awaited() []Awaited {
+	if b.Status != StatusDispatching {
+		return nil
+	}
+	var out []Awaited
+	for _, p := range b.Providers {
+		if p.Status == DeliveryQueued {
+			out = append(out, Awaited{BroadcastID: b.ID, Provider: p.Provider, QueuedAt: p.QueuedAt, Emergency: b.IsEmergency(), Late: p.Late})
+		}
+	}
+	return out
+}
+
 // FlagLate marks emergency dispatches that a provider has not received
 // within deadline of being queued, and returns how many are late now.
 func (s *Service) FlagLate(ctx context.Context, deadline time.Duration) (int, error) {
-	emergency := true
 	var ids []string
 	late := 0
 	now := s.now()
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		cursor := ""
-		for {
-			page, err := tx.Broadcasts(Query{Status: []Status{StatusDispatching}, Emergency: &emergency, Limit: MaxPageSize, Cursor: cursor, WithoutHistory: true})
-			if err != nil {
-				return err
+		awaited, err := tx.AwaitedBefore(now.Add(-deadline))
+		if err != nil {
+			return err
+		}
+		flag := map[string]bool{}
+		for _, a := range awaited {
+			if !a.Emergency {
+				continue
 			}
-			for _, b := range page.Broadcasts {
-				flag := false
-				for _, p := range b.Providers {
-					if p.Status == DeliveryQueued && now.Sub(p.QueuedAt) > deadline {
-						late++ // count every late provider, flagged before or not
-						flag = flag || !p.Late
-					}
-				}
-				if flag {
-					ids = append(ids, b.ID)
-				}
-			}
-			if cursor = page.NextCursor; cursor == "" {
-				return nil
+			late++ // count every late provider, flagged before or not
+			if !a.Late && !flag[a.BroadcastID] {
+				flag[a.BroadcastID] = true
+				ids = append(ids, a.BroadcastID)
 			}
 		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
@@ -428,13 +447,11 @@ func (s *Service) FlagLate(ctx context.Context, deadline time.Duration) (int, er
 func (s *Service) QueuedBefore(ctx context.Context, t time.Time) (map[string][]string, error) {
 	out := map[string][]string{}
 	err := s.Store.View(ctx, func(tx ReadTx) error {
-		return eachBroadcast(tx, Query{Status: []Status{StatusDispatching}}, func(b *Broadcast) {
-			for _, p := range b.Providers {
-				if p.Status == DeliveryQueued && p.QueuedAt.Before(t) {
-					out[p.Provider] = append(out[p.Provider], b.ID)
-				}
-			}
-		})
+		awaited, err := tx.AwaitedBefore(t)
+		for _, a := range awaited {
+			out[a.Provider] = append(out[a.Provider], a.BroadcastID)
+		}
+		return err
 	})
 	return out, err
 }

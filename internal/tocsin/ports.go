@@ -29,6 +29,9 @@ type ReadTx interface {
 	// WindowsClosedBy returns the IDs of broadcasts whose send window
 	// (Broadcast.WindowCloses) closes at or before t, soonest first.
 	WindowsClosedBy(t time.Time) ([]string, error)
+	// AwaitedBefore returns the dispatches still awaited (Broadcast.Awaited)
+	// that were queued before t, oldest first.
+	AwaitedBefore(t time.Time) ([]Awaited, error)
 	Idempotency(org, key string) (IdempotencyRecord, bool, error)
 
 	Organisation(id string) (*Organisation, error)
