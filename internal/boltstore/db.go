@@ -132,7 +132,7 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		return fillIndexes(btx, missing, regions, log)
+		return fillIndexes(btx, missing, log)
 	})
 	if err != nil {
 		b.Close()
@@ -156,7 +156,7 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 // fillIndexes fills the indexes a store from before them lacks, once. A
 // record it cannot read is logged and left out rather than keep the store
 // from opening: reading it fails by itself anyway.
-func fillIndexes(btx *bolt.Tx, missing []laterIndex, regions tocsin.Regions, log *slog.Logger) error {
+func fillIndexes(btx *bolt.Tx, missing []laterIndex, log *slog.Logger) error {
 	if len(missing) == 0 {
 		return nil
 	}
@@ -441,9 +441,9 @@ func run(fn func(tocsin.Tx) error, t *tx) (err error) {
 // would wait behind the writer's next transaction and its fsync until the
 // other P stole them or the syscall handed the P off: under load, 10 ms of
 // a filing's 13 ms went that way (with 64 concurrent filers on 2 cores).
-// Yielding lets the answered callers, whose 201s are what anyone is
-// waiting for, run first; the writer is back once they have, with a
-// larger batch waiting.
+// Yielding puts the writer behind them, so the answered callers, whose
+// 201s are what anyone is waiting for, usually run first, and the writer
+// comes back to a larger batch.
 func answer(cs []*commit, err error) {
 	for _, c := range cs {
 		c.done <- err

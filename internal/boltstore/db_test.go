@@ -1018,7 +1018,7 @@ func TestSendWindowIndex(t *testing.T) {
 	check(db, "rebuilt at open")
 }
 
-// The late check and the republish read the awaited index, not every
+// The late check and the dead-letter check read the awaited index, not every
 // dispatching broadcast: it must hold exactly the queued dispatches of
 // dispatching broadcasts, oldest first, follow each change of a record,
 // and be built once for a store from before it.

@@ -371,8 +371,8 @@ func (s *Service) Resend(ctx context.Context, a Actor, id, provider string) (*Br
 }
 
 // Awaited is one provider's dispatch of a dispatching broadcast that the
-// provider has not received yet: what the late check and the republish
-// after a JetStream loss look for.
+// provider has not received yet: what the late check and the dead-letter
+// check (QueuedBefore) look for.
 type Awaited struct {
 	BroadcastID, Provider string
 	QueuedAt              time.Time
@@ -435,7 +435,7 @@ func (s *Service) FlagLate(ctx context.Context, deadline time.Duration) (int, er
 			}
 			return nil
 		})
-		if err != nil {
+		if err != nil && !IsCode(err, CodeNotFound) { // purged since it was read: nothing to flag
 			return late, err
 		}
 	}
@@ -448,10 +448,25 @@ func (s *Service) QueuedBefore(ctx context.Context, t time.Time) (map[string][]s
 	out := map[string][]string{}
 	err := s.Store.View(ctx, func(tx ReadTx) error {
 		awaited, err := tx.AwaitedBefore(t)
-		for _, a := range awaited {
-			out[a.Provider] = append(out[a.Provider], a.BroadcastID)
+		if err != nil {
+			return err
 		}
-		return err
+		// What comes of this is a dispatch marked failed, so each is read
+		// back from its record: the index is the store's, and a store last
+		// written by a version without it (a downgrade, which is not
+		// supported, and back) would hold stale entries.
+		for _, a := range awaited {
+			b, err := tx.Broadcast(a.BroadcastID)
+			if IsCode(err, CodeNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if p := b.progress(a.Provider); b.Status == StatusDispatching && p != nil && p.Status == DeliveryQueued && p.QueuedAt.Before(t) {
+				out[a.Provider] = append(out[a.Provider], a.BroadcastID)
+			}
+		}
+		return nil
 	})
 	return out, err
 }
