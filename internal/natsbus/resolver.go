@@ -32,9 +32,11 @@ const (
 // takes effect at once (a revoked user is disconnected), and needs no
 // configuration change nor reload.
 type Resolver struct {
-	nc   *nats.Conn
-	log  *slog.Logger
-	stop chan struct{}
+	nc  *nats.Conn
+	log *slog.Logger
+	// stop ends the recount loop, whose end Close waits for (done).
+	stop context.CancelFunc
+	done chan struct{}
 
 	mu sync.Mutex
 	// servers is how many servers answered the latest ping (at connect,
@@ -64,21 +66,26 @@ func ConnectResolver(ctx context.Context, url string, keys *Keys, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("nats: connect %s as the system user: %w", url, err)
 	}
-	r := &Resolver{nc: nc, log: log, servers: 1, stop: make(chan struct{})}
+	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	r := &Resolver{nc: nc, log: log, servers: 1, stop: stop, done: make(chan struct{})}
 	r.setServers(r.countServers(ctx))
-	go r.recount()
+	go r.recount(loopCtx)
 	return r, nil
 }
 
-func (r *Resolver) recount() {
+// recount counts the servers again every recountEvery until Close. A
+// count that fails keeps the last one: it only bounds how long a push
+// waits for answers.
+func (r *Resolver) recount(ctx context.Context) {
+	defer close(r.done)
 	tick := time.NewTicker(recountEvery)
 	defer tick.Stop()
 	for {
 		select {
-		case <-r.stop:
+		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if n := r.countServers(context.Background()); n > 0 {
+			if n := r.countServers(ctx); n > 0 {
 				r.setServers(n)
 			}
 		}
@@ -109,8 +116,12 @@ func (r *Resolver) countServers(ctx context.Context) int {
 	// Until connected (RetryOnFailedConnect), the ping waits in the
 	// client's buffer; give the connection a moment.
 	deadline := time.Now().Add(10 * time.Second)
-	for !r.nc.IsConnected() && time.Now().Before(deadline) && ctx.Err() == nil && !r.nc.IsClosed() {
-		time.Sleep(20 * time.Millisecond)
+	for !r.nc.IsConnected() && time.Now().Before(deadline) && !r.nc.IsClosed() {
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	if err := r.nc.PublishRequest(serverPingSubject, inbox, nil); err != nil {
 		return 0
@@ -129,10 +140,11 @@ func (r *Resolver) countServers(ctx context.Context) int {
 	}
 }
 
-// Close closes the connection.
+// Close stops the recount loop, waits for it, and closes the connection.
 func (r *Resolver) Close() {
-	close(r.stop)
-	r.nc.Close()
+	r.stop()
+	r.nc.Close() // also ends a count waiting for its answers
+	<-r.done
 }
 
 // claimsUpdateReply is a server's answer to a claims update.
