@@ -1001,19 +1001,7 @@ func TestSendWindowIndex(t *testing.T) {
 		}
 	}
 	check(db, "kept as written")
-	// A store from before the index: it is built at open.
-	db.bmu.RLock()
-	err = db.bolt.Update(func(btx *bolt.Tx) error { return btx.DeleteBucket(bucketWindows) })
-	db.bmu.RUnlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if db, err = Open(path, region.Default(), nil); err != nil {
-		t.Fatal(err)
-	}
+	db = reopenWithout(t, db, path, bucketWindows)
 	defer db.Close()
 	check(db, "rebuilt at open")
 }
@@ -1082,9 +1070,17 @@ func TestAwaitedIndex(t *testing.T) {
 		}
 	}
 	check(db, "kept as written")
-	// A store from before the index: it is built at open.
+	db = reopenWithout(t, db, path, bucketAwaited)
+	defer db.Close()
+	check(db, "rebuilt at open")
+}
+
+// reopenWithout makes db a store from before the index in bucket, by
+// deleting it, and opens it again, which must build the index.
+func reopenWithout(t *testing.T, db *DB, path string, bucket []byte) *DB {
+	t.Helper()
 	db.bmu.RLock()
-	err = db.bolt.Update(func(btx *bolt.Tx) error { return btx.DeleteBucket(bucketAwaited) })
+	err := db.bolt.Update(func(btx *bolt.Tx) error { return btx.DeleteBucket(bucket) })
 	db.bmu.RUnlock()
 	if err != nil {
 		t.Fatal(err)
@@ -1092,9 +1088,9 @@ func TestAwaitedIndex(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if db, err = Open(path, region.Default(), nil); err != nil {
+	reopened, err := Open(path, region.Default(), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	check(db, "rebuilt at open")
+	return reopened
 }

@@ -2,6 +2,8 @@ package boltstore
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
@@ -93,8 +95,8 @@ func TestProviderListCacheFollowsWrites(t *testing.T) {
 }
 
 // Providers hands out copies: a caller changing one does not change what
-// EachProvider, which shares the cached list, shows the next reader.
-func TestProvidersAreCopiesEachProviderIsNot(t *testing.T) {
+// EachCovering, which shares the cached list, shows the next reader.
+func TestProvidersAreCopiesEachCoveringIsNot(t *testing.T) {
 	db := mustOpen(t)
 	mustUpdate(t, db, func(tx tocsin.Tx) error {
 		return tx.PutProvider(&tocsin.Provider{ID: "cmcc", Name: "China Mobile", Regions: []string{"440100"}})
@@ -110,11 +112,66 @@ func TestProvidersAreCopiesEachProviderIsNot(t *testing.T) {
 		})
 	}
 	mustView(t, db, func(tx tocsin.ReadTx) error {
-		return tx.EachProvider(func(p *tocsin.Provider) error {
+		return tx.EachCovering([]string{"440100"}, func(p *tocsin.Provider, regions []string) error {
 			if p.Name != "China Mobile" || p.Regions[0] != "440100" {
 				t.Errorf("the shared list was changed through a copy: %+v", p)
 			}
 			return nil
 		})
 	})
+}
+
+// Who covers a scope is remembered with the cached list, so it must be
+// judged again once a provider is written, and a writer sees its own.
+func TestCoverageFollowsProviderWrites(t *testing.T) {
+	db := mustOpen(t)
+	covering := func(tx tocsin.ReadTx, scope ...string) []string {
+		var out []string
+		err := tx.EachCovering(scope, func(p *tocsin.Provider, regions []string) error {
+			out = append(out, p.ID+":"+strings.Join(regions, ","))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	view := func(scope ...string) []string {
+		var out []string
+		mustView(t, db, func(tx tocsin.ReadTx) error { out = covering(tx, scope...); return nil })
+		return out
+	}
+	put := func(tx tocsin.Tx, id string, regions ...string) error {
+		return tx.PutProvider(&tocsin.Provider{ID: id, Name: id, Regions: regions})
+	}
+	mustUpdate(t, db, func(tx tocsin.Tx) error { return put(tx, "cmcc", "440000") })
+	for _, tc := range []struct {
+		step  string
+		write func(tocsin.Tx) error
+		scope []string
+		want  []string
+	}{
+		{"first read", nil, []string{"440100", "450000"}, []string{"cmcc:440100"}},
+		{"from the cache", nil, []string{"440100", "450000"}, []string{"cmcc:440100"}},
+		{"a provider added", func(tx tocsin.Tx) error { return put(tx, "gx", "450100") }, []string{"440100", "450000"}, []string{"cmcc:440100", "gx:450100"}},
+		{"a provider's regions changed", func(tx tocsin.Tx) error { return put(tx, "cmcc", "440300") }, []string{"440100", "450000"}, []string{"gx:450100"}},
+		{"another scope", nil, []string{"440300"}, []string{"cmcc:440300"}},
+	} {
+		if tc.write != nil {
+			mustUpdate(t, db, func(tx tocsin.Tx) error {
+				if err := tc.write(tx); err != nil {
+					return err
+				}
+				if got := covering(tx, tc.scope...); !slices.Equal(got, tc.want) {
+					t.Errorf("%s: the writer sees %v, want %v", tc.step, got, tc.want)
+				}
+				return nil
+			})
+		}
+		for range 2 {
+			if got := view(tc.scope...); !slices.Equal(got, tc.want) {
+				t.Errorf("%s: covering %v = %v, want %v", tc.step, tc.scope, got, tc.want)
+			}
+		}
+	}
 }

@@ -496,13 +496,21 @@ func (t *tx) Providers() ([]*tocsin.Provider, error) {
 	return copyProviders(list), nil
 }
 
-func (t *tx) EachProvider(fn func(*tocsin.Provider) error) error {
+func (t *tx) EachCovering(scope []string, fn func(p *tocsin.Provider, regions []string) error) error {
 	list, err := t.sharedProviders()
 	if err != nil {
 		return err
 	}
-	for _, p := range list {
-		if err := fn(p); err != nil {
+	cache := t.providers
+	if cache == nil || t.wroteProviders {
+		cache = &providerCache{} // this transaction's own list: nothing to remember
+	}
+	return eachCovered(cache.coverage(list, t.regions, scope), fn)
+}
+
+func eachCovered(cov []covered, fn func(*tocsin.Provider, []string) error) error {
+	for _, c := range cov {
+		if err := fn(c.p, c.regions); err != nil {
 			return err
 		}
 	}

@@ -43,11 +43,14 @@ type ReadTx interface {
 	Credentials(org string) ([]*Credential, error)
 	Provider(id string) (*Provider, error)
 	Providers() ([]*Provider, error)
-	// EachProvider calls fn with every provider, stopping at its first
-	// error. p is the store's own decoded copy: fn must neither change
-	// nor keep it (Providers returns copies). For the release of every
-	// broadcast, which reads them all.
-	EachProvider(fn func(p *Provider) error) error
+	// EachCovering calls fn with every provider covering part of scope
+	// and the regions of scope it covers (Provider.Coverage, by the
+	// store's Regions, those it indexes provinces by), in the order of
+	// Providers, stopping at fn's first error. p and regions are the
+	// store's own, which it may remember for the next release of the same
+	// scope: fn must neither change nor keep them (Providers returns
+	// copies). For the release of every broadcast.
+	EachCovering(scope []string, fn func(p *Provider, regions []string) error) error
 
 	// Timeline returns the audit entries about target, oldest first.
 	Timeline(target string) ([]AuditEntry, error)

@@ -699,11 +699,8 @@ func (s *Service) NextRelease(ctx context.Context) (time.Time, bool, error) {
 func (s *Service) release(tx Tx, b *Broadcast, now time.Time) error {
 	from := b.Status
 	b.Providers = b.Providers[:0]
-	err := tx.EachProvider(func(p *Provider) error {
-		regions := p.Coverage(s.Regions, b.Scope)
-		if len(regions) == 0 {
-			return nil
-		}
+	err := tx.EachCovering(b.Scope, func(p *Provider, regions []string) error {
+		regions = slices.Clone(regions) // the store's: the record keeps its own
 		kind := b.dispatchType()
 		d := s.dispatchFor(b, regions, kind)
 		id, err := enqueue(tx, now, p.ID, msgID(b.ID, kind, p.ID), d)
