@@ -36,8 +36,12 @@ type benchConfig struct {
 	Providers, FanoutRounds      int
 	Queue, Finished              int
 	CPUProfile                   string
-	Records                      bool // this process is the records phase's child
+	Records                      bool   // this process is the records phase's child
+	Only                         string // a chain whose throughput alone is measured
 }
+
+// benchChains are the chains' names, as --only takes them.
+var benchChains = []string{"RAW", "RAWB", "Tocsin"}
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stderr)
@@ -51,8 +55,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Finished, "finished", 100_000, "finished emergencies for RSS and bytes on disk per broadcast")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the comparison to this file")
 	fs.BoolVar(&cfg.Records, "records-phase", false, "internal: run only the records phase and print its figures as JSON")
+	fs.StringVar(&cfg.Only, "only", "", "measure only this chain's throughput (RAW, RAWB or Tocsin), alone and in 2,000-filing rounds, and nothing else: with --cpuprofile, a profile of just that")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if cfg.Only != "" {
+		if !slices.Contains(benchChains, cfg.Only) {
+			return usageError("--only takes one of %s, not %q", strings.Join(benchChains, ", "), cfg.Only)
+		}
+		return benchCompare(ctx, cfg, recordFigures{}, stdout)
 	}
 	if cfg.Records {
 		return benchRecords(ctx, cfg, stdout)
@@ -240,17 +251,14 @@ func benchCompare(ctx context.Context, cfg benchConfig, rec recordFigures, stdou
 		chains = append(chains, raw.Chain)
 	}
 	chains = append(chains, tch)
-	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	if cfg.Only != "" {
+		return benchOnly(ctx, cfg, chains, stdout)
 	}
+	stop, err := startCPUProfile(cfg.CPUProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	// Warm up: connections, page cache, the relay's first round.
 	if _, err := bench.Latency(ctx, chains, 10*len(chains), 1); err != nil {
 		return err
@@ -298,6 +306,46 @@ func benchCompare(ctx context.Context, cfg benchConfig, rec recordFigures, stdou
 	fmt.Fprintf(stdout, "ratios: latency_p99=%.2f throughput=%.2f fanout=%.2f throughput_vs_batched=%.2f fanout_vs_batched=%.2f queue_p99_ms=%.1f rss_mb=%.0f bytes_per_broadcast=%.0f\n",
 		r.latency, r.throughput, r.fanout, r.throughputB, r.fanoutB, rec.QueueP99, rec.RSSMB, rec.BytesPerBroadcast)
 	return nil
+}
+
+// benchOnly measures the throughput of one chain alone, in rounds of
+// 2,000 filings, after warming them all up: the figure to profile when
+// making a chain faster, without the others' work in the profile.
+func benchOnly(ctx context.Context, cfg benchConfig, chains []bench.Chain, stdout io.Writer) error {
+	if _, err := bench.Latency(ctx, chains, 10*len(chains), 1); err != nil {
+		return err
+	}
+	i := slices.IndexFunc(chains, func(c bench.Chain) bool { return c.Name == cfg.Only })
+	stop, err := startCPUProfile(cfg.CPUProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	rounds := max(1, cfg.Throughput/2000)
+	tput, err := bench.Throughput(ctx, chains[i:i+1], cfg.Throughput, rounds, cfg.Clients)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "throughput of %s alone, %d clients, %d filings (rounds: %d), counted at the consumers: %.0f/s\n",
+		cfg.Only, cfg.Clients, rounds*max(1, cfg.Throughput/rounds), rounds, tput[0])
+	return nil
+}
+
+// startCPUProfile starts a CPU profile into path, if one is asked for,
+// and returns what stops it.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // benchRecords is the records phase: Tocsin alone with the providers

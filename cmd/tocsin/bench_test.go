@@ -21,8 +21,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +122,25 @@ func readJSONFile(b *testing.B, path string, v any) {
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// "tocsin bench --only" measures one chain's throughput alone, for
+// profiling one chain without the others' work; a name it does not know
+// is a usage error.
+func TestBenchOnlyOneChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts embedded NATS servers and a demo coordinator")
+	}
+	var out strings.Builder
+	err := runBench(context.Background(), []string{"--only", "Tocsin", "--throughput", "200", "--clients", "4", "--providers", "2"}, &out, io.Discard)
+	if err != nil {
+		t.Fatalf("bench --only Tocsin: %v\n%s", err, out.String())
+	}
+	if !strings.HasPrefix(out.String(), "throughput of Tocsin alone, 4 clients, 200 filings (rounds: 1)") || !strings.HasSuffix(out.String(), "/s\n") {
+		t.Errorf("bench --only Tocsin printed %q", out.String())
+	}
+	if err := runBench(context.Background(), []string{"--only", "tocsin"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("bench --only tocsin: %v, want a usage error", err)
 	}
 }
