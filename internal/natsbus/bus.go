@@ -276,11 +276,15 @@ type Activity struct {
 // provider, from the stream's paged consumer list: a stream lookup and one
 // request per 256 consumers, instead of one request per provider.
 func (b *Bus) ConsumersActivity(ctx context.Context) (map[string]Activity, error) {
+	out := map[string]Activity{}
 	stream, err := b.js.Stream(ctx, DispatchStream)
-	if err != nil {
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		// Not made yet (the relay makes it, at start, or again after
+		// JetStream lost it, and says so): no consumers, nobody to see.
+		return out, nil
+	} else if err != nil {
 		return nil, err
 	}
-	out := map[string]Activity{}
 	list := stream.ListConsumers(ctx)
 	for info := range list.Info() {
 		out[info.Name] = activityOf(info)

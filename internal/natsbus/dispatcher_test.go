@@ -711,3 +711,19 @@ func TestProviderActivityFromTheConsumerList(t *testing.T) {
 		t.Error("cucc seen without a client")
 	}
 }
+
+// Before the relay has made the dispatch stream (every fresh start) there
+// is no activity to read, and that is not a failure to log.
+func TestProviderActivityBeforeTheStream(t *testing.T) {
+	t.Parallel()
+	c := newCoordinator(t)
+	ctx := testContext(t)
+	if err := c.bus.JetStream().DeleteStream(ctx, natsbus.DispatchStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatal(err)
+	}
+	activity, err := c.bus.ConsumersActivity(ctx)
+	if err != nil || len(activity) != 0 {
+		t.Errorf("ConsumersActivity without the stream = %v, %v; want none and no error", activity, err)
+	}
+}
+
