@@ -726,4 +726,3 @@ func TestProviderActivityBeforeTheStream(t *testing.T) {
 		t.Errorf("ConsumersActivity without the stream = %v, %v; want none and no error", activity, err)
 	}
 }
-
