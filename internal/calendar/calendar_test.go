@@ -878,3 +878,37 @@ func FuzzParseYear(f *testing.F) {
 		}
 	})
 }
+
+// EncodeYear lays a file out with a space after each separator, and
+// only there: the shipped files come back byte for byte, and sources
+// holding JSON's own separators or escapes come back as they were.
+func TestEncodeYearKeepsStrings(t *testing.T) {
+	files, err := filepath.Glob("../../calendars/cn/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("shipped calendars: %v, %v", files, err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := calendar.ParseYear(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if enc, err := calendar.EncodeYear(y); err != nil || string(enc) != string(data) {
+			t.Errorf("%s re-encoded differs (%v):\n%s", f, err, enc)
+		}
+		for _, source := range []string{`: www.example.cn`, `a":"b`, `a","b`, `back\slash\"`, `two  spaces`} {
+			y.Sources = []string{source}
+			enc, err := calendar.EncodeYear(y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := calendar.ParseYear(enc)
+			if err != nil || len(back.Sources) != 1 || back.Sources[0] != source {
+				t.Errorf("source %q came back as %q (%v)", source, back.Sources, err)
+			}
+		}
+	}
+}

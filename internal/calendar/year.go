@@ -214,6 +214,28 @@ func fileYear(name string) (int, bool) {
 	return n, err == nil
 }
 
+// spaced puts a space after each colon and comma of compact JSON that
+// separates keys, values and elements, and after none inside a string
+// (a source or a name may hold `":` or `","` itself).
+func spaced(compact []byte) string {
+	var b strings.Builder
+	inString, escaped := false, false
+	for _, c := range compact {
+		b.WriteByte(c)
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ':' || c == ','):
+			b.WriteByte(' ')
+		}
+	}
+	return b.String()
+}
+
 // EncodeYear writes y in the layout of the files under calendars/cn: one
 // holiday or make-up day a line, so that a diff of two versions reads as a
 // diff of the schedule. y must pass Check.
@@ -224,7 +246,7 @@ func EncodeYear(y Year) ([]byte, error) {
 	var b bytes.Buffer
 	line := func(v any) string {
 		out, _ := json.Marshal(v) // plain structs of strings: cannot fail
-		return strings.ReplaceAll(strings.ReplaceAll(string(out), `":`, `": `), `","`, `", "`)
+		return spaced(out)
 	}
 	fmt.Fprintf(&b, "{\n  \"year\": %d,\n  \"notice\": %s,\n", y.Year, line(y.Notice))
 	if y.Source != nil {
