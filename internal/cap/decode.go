@@ -344,11 +344,16 @@ func isGBT2260(name string) bool {
 }
 
 // parseTime reads a CAP dateTime. RFC 3339 forms CAP does not allow ("Z",
-// fractions of a second) are accepted too: the meaning is the same.
+// fractions of a second) are accepted too: the meaning is the same. A
+// time before 1970 or after 9999 is no broadcast's (and Shanghai's
+// offset before 1901 was not a whole minute, which CAP cannot write).
 func parseTime(field, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
 	if err != nil {
 		return t, refuse(field, "%s %q is not a CAP date and time (for example 2026-09-18T10:00:00+08:00)", field, s)
+	}
+	if y := t.Year(); y < 1970 || y > 9999 {
+		return t, refuse(field, "%s %q is out of range: a CAP date and time between 1970 and 9999", field, s)
 	}
 	return t, nil
 }

@@ -303,6 +303,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"blank description", edit(t, "\n      【广东省气象局】台风“海燕”将于今夜登陆。\n    ", "  "), tocsin.CodeValidation, "content", "description"},
 		{"no GB/T 2260 geocode", strings.NewReplacer("GB/T 2260", "UGC", "GB/T2260", "FIPS").Replace(foreign), tocsin.CodeValidation, "scope", "GB/T 2260"},
 		{"bad effective", edit(t, "2026-09-18T02:05:00Z", "tonight"), tocsin.CodeValidation, "effective", "tonight"},
+		{"effective before 1970", edit(t, "2026-09-18T02:05:00Z", "0000-01-01T00:00:00Z"), tocsin.CodeValidation, "effective", "between 1970 and 9999"},
 		{"bad expires", edit(t, "<expires>2026-09-18T14:00:00+08:00", "<expires>2026-09-18 14:00"), tocsin.CodeValidation, "expires", "expires"},
 		{"emergency without a type", strings.ReplaceAll(chinese(t), "<category>Met", "<category>Other"), tocsin.CodeValidation, "emergency.type", "Other"},
 		{"emergency without a level", strings.ReplaceAll(chinese(t), "<severity>Severe", "<severity>Unknown"), tocsin.CodeValidation, "emergency.level", "Unknown"},

@@ -41,12 +41,18 @@ func FuzzDecode(f *testing.F) {
 		if filing.Content == "" || len(filing.Scope) == 0 || filing.SendAt == nil {
 			t.Fatalf("accepted a filing without content, scope or send time: %+v", filing)
 		}
-		// Write what was read as a broadcast and read it again.
+		// Write what was read as a broadcast and read it again. A
+		// broadcast is never filed after its send time (and CAP's sent is
+		// when it was filed: an emergency's send time is the latest named).
+		filed := time.Date(2026, 9, 18, 10, 0, 0, 0, tocsin.Shanghai)
+		if at := *truncated(filing.SendAt); at.Before(filed) {
+			filed = at
+		}
 		b := &tocsin.Broadcast{
 			ID: "BC000001", Status: tocsin.StatusDispatching,
 			Title: filing.Title, Headline: filing.Headline, Content: filing.Content, Scope: filing.Scope,
 			SendAt: *filing.SendAt, SendUntil: filing.SendUntil, Emergency: filing.Emergency, Exercise: filing.Exercise,
-			Department: "gd-met", FiledAt: time.Date(2026, 9, 18, 10, 0, 0, 0, tocsin.Shanghai),
+			Department: "gd-met", FiledAt: filed,
 		}
 		if e := b.Emergency; e != nil {
 			c := *e
