@@ -88,27 +88,38 @@ func (c *providerCache) invalidate(txid uint64) {
 func (c *providerCache) coverage(list []*tocsin.Provider, r tocsin.Regions, scope []string) []covered {
 	key := strings.Join(scope, " ")
 	c.mu.Lock()
-	cached := len(list) > 0 && len(c.list) == len(list) && &c.list[0] == &list[0]
+	cached := c.holds(list)
 	found, ok := c.covering[key]
 	c.mu.Unlock()
 	if cached && ok {
 		return found
 	}
-	var out []covered
-	for _, p := range list {
-		if regions := p.Coverage(r, scope); len(regions) > 0 {
-			out = append(out, covered{p, regions})
-		}
-	}
+	out := coverageOf(list, r, scope)
 	if cached {
 		c.mu.Lock()
-		if len(c.list) == len(list) && &c.list[0] == &list[0] && len(c.covering) < maxCovering {
+		if c.holds(list) && len(c.covering) < maxCovering {
 			if c.covering == nil {
 				c.covering = map[string][]covered{}
 			}
 			c.covering[key] = out
 		}
 		c.mu.Unlock()
+	}
+	return out
+}
+
+// holds reports whether list is the cached list itself. Guarded by mu.
+func (c *providerCache) holds(list []*tocsin.Provider) bool {
+	return len(list) > 0 && len(c.list) == len(list) && &c.list[0] == &list[0]
+}
+
+// coverageOf judges which providers of list cover scope.
+func coverageOf(list []*tocsin.Provider, r tocsin.Regions, scope []string) []covered {
+	var out []covered
+	for _, p := range list {
+		if regions := p.Coverage(r, scope); len(regions) > 0 {
+			out = append(out, covered{p, regions})
+		}
 	}
 	return out
 }

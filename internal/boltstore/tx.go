@@ -501,11 +501,10 @@ func (t *tx) EachCovering(scope []string, fn func(p *tocsin.Provider, regions []
 	if err != nil {
 		return err
 	}
-	cache := t.providers
-	if cache == nil || t.wroteProviders {
-		cache = &providerCache{} // this transaction's own list: nothing to remember
+	if t.providers == nil || t.wroteProviders { // this transaction's own list: nothing to remember
+		return eachCovered(coverageOf(list, t.regions, scope), fn)
 	}
-	return eachCovered(cache.coverage(list, t.regions, scope), fn)
+	return eachCovered(t.providers.coverage(list, t.regions, scope), fn)
 }
 
 func eachCovered(cov []covered, fn func(*tocsin.Provider, []string) error) error {
