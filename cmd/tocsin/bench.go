@@ -14,11 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -35,7 +37,7 @@ type benchConfig struct {
 	Latency, Throughput, Clients int
 	Providers, FanoutRounds      int
 	Queue, Finished              int
-	CPUProfile                   string
+	CPUProfile, Trace            string
 	Records                      bool   // this process is the records phase's child
 	Only                         string // a chain whose throughput alone is measured
 }
@@ -54,6 +56,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Queue, "queue", 100_000, "ordinary filings pending review when the review queue is paged")
 	fs.IntVar(&cfg.Finished, "finished", 100_000, "finished emergencies for RSS and bytes on disk per broadcast")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the comparison to this file")
+	fs.StringVar(&cfg.Trace, "trace", "", "write an execution trace of the comparison to this file (go tool trace)")
 	fs.BoolVar(&cfg.Records, "records-phase", false, "internal: run only the records phase and print its figures as JSON")
 	fs.StringVar(&cfg.Only, "only", "", "measure only this chain's throughput (RAW, RAWB or Tocsin), alone and in 2,000-filing rounds, and nothing else: with --cpuprofile, a profile of just that")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -254,7 +257,7 @@ func benchCompare(ctx context.Context, cfg benchConfig, rec recordFigures, stdou
 	if cfg.Only != "" {
 		return benchOnly(ctx, cfg, chains, stdout)
 	}
-	stop, err := startCPUProfile(cfg.CPUProfile)
+	stop, err := startProfiles(cfg.CPUProfile, cfg.Trace)
 	if err != nil {
 		return err
 	}
@@ -316,36 +319,75 @@ func benchOnly(ctx context.Context, cfg benchConfig, chains []bench.Chain, stdou
 		return err
 	}
 	i := slices.IndexFunc(chains, func(c bench.Chain) bool { return c.Name == cfg.Only })
-	stop, err := startCPUProfile(cfg.CPUProfile)
+	stop, err := startProfiles(cfg.CPUProfile, cfg.Trace)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	rounds := max(1, cfg.Throughput/2000)
+	filings := rounds * max(1, cfg.Throughput/rounds)
+	before := processCPU()
 	tput, err := bench.Throughput(ctx, chains[i:i+1], cfg.Throughput, rounds, cfg.Clients)
 	if err != nil {
 		return err
 	}
+	used := processCPU().minus(before)
 	fmt.Fprintf(stdout, "throughput of %s alone, %d clients, %d filings (rounds: %d), counted at the consumers: %.0f/s\n",
-		cfg.Only, cfg.Clients, rounds*max(1, cfg.Throughput/rounds), rounds, tput[0])
+		cfg.Only, cfg.Clients, filings, rounds, tput[0])
+	fmt.Fprintf(stdout, "CPU per filing, the whole process (clients and NATS too): %.0f µs user + %.0f µs system\n",
+		float64(used.user.Microseconds())/float64(filings), float64(used.system.Microseconds())/float64(filings))
 	return nil
 }
 
-// startCPUProfile starts a CPU profile into path, if one is asked for,
-// and returns what stops it.
-func startCPUProfile(path string) (stop func(), err error) {
-	if path == "" {
-		return func() {}, nil
+// cpuTimes is the CPU time a process has used, in user and system mode.
+type cpuTimes struct{ user, system time.Duration }
+
+func (c cpuTimes) minus(d cpuTimes) cpuTimes {
+	return cpuTimes{c.user - d.user, c.system - d.system}
+}
+
+// processCPU is the CPU time this process has used so far.
+func processCPU() cpuTimes {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return cpuTimes{}
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	return cpuTimes{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}
+}
+
+// startProfiles starts a CPU profile and an execution trace, each only
+// if given a path. The trace shows what the profile cannot: where the
+// filings wait when the CPU is not the limit.
+func startProfiles(cpuPath, tracePath string) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, s := range slices.Backward(stops) {
+			s()
+		}
+	}
+	start := func(path string, begin func(io.Writer) error, end func()) error {
+		if path == "" {
+			return nil
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := begin(f); err != nil {
+			f.Close()
+			return err
+		}
+		stops = append(stops, func() { end(); f.Close() })
+		return nil
+	}
+	if err := start(cpuPath, pprof.StartCPUProfile, pprof.StopCPUProfile); err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
+	if err := start(tracePath, trace.Start, trace.Stop); err != nil {
+		stop()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return stop, nil
 }
 
 // benchRecords is the records phase: Tocsin alone with the providers

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -133,12 +134,18 @@ func TestBenchOnlyOneChain(t *testing.T) {
 		t.Skip("starts embedded NATS servers and a demo coordinator")
 	}
 	var out strings.Builder
-	err := runBench(context.Background(), []string{"--only", "Tocsin", "--throughput", "200", "--clients", "4", "--providers", "2"}, &out, io.Discard)
+	tracePath := filepath.Join(t.TempDir(), "bench.trace")
+	err := runBench(context.Background(), []string{"--only", "Tocsin", "--throughput", "200", "--clients", "4", "--providers", "2", "--trace", tracePath}, &out, io.Discard)
 	if err != nil {
 		t.Fatalf("bench --only Tocsin: %v\n%s", err, out.String())
 	}
-	if !strings.HasPrefix(out.String(), "throughput of Tocsin alone, 4 clients, 200 filings (rounds: 1)") || !strings.HasSuffix(out.String(), "/s\n") {
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "throughput of Tocsin alone, 4 clients, 200 filings (rounds: 1)") || !strings.HasSuffix(lines[0], "/s") ||
+		!strings.HasPrefix(lines[1], "CPU per filing, the whole process") || !strings.HasSuffix(lines[1], "µs system") {
 		t.Errorf("bench --only Tocsin printed %q", out.String())
+	}
+	if fi, err := os.Stat(tracePath); err != nil || fi.Size() == 0 {
+		t.Errorf("bench --trace wrote no trace: %v", err)
 	}
 	if err := runBench(context.Background(), []string{"--only", "tocsin"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Errorf("bench --only tocsin: %v, want a usage error", err)
