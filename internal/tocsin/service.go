@@ -96,8 +96,9 @@ func (s *Service) file(ctx context.Context, a Actor, f Filing, idempotencyKey, r
 	if err := checkFiler(a); err != nil {
 		return nil, false, err
 	}
-	hash := filingHash(f)
+	var hash string // only a keyed filing is compared with an earlier one
 	if idempotencyKey != "" {
+		hash = filingHash(f)
 		err := s.Store.View(ctx, func(tx ReadTx) error {
 			b, replayed, err = replay(tx, a.Org, idempotencyKey, hash)
 			return err
