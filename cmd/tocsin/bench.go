@@ -326,12 +326,19 @@ func benchOnly(ctx context.Context, cfg benchConfig, chains []bench.Chain, stdou
 	defer stop()
 	rounds := max(1, cfg.Throughput/2000)
 	filings := rounds * max(1, cfg.Throughput/rounds)
-	before := processCPU()
+	before, err := processCPU()
+	if err != nil {
+		return err
+	}
 	tput, err := bench.Throughput(ctx, chains[i:i+1], cfg.Throughput, rounds, cfg.Clients)
 	if err != nil {
 		return err
 	}
-	used := processCPU().minus(before)
+	after, err := processCPU()
+	if err != nil {
+		return err
+	}
+	used := after.minus(before)
 	fmt.Fprintf(stdout, "throughput of %s alone, %d clients, %d filings (rounds: %d), counted at the consumers: %.0f/s\n",
 		cfg.Only, cfg.Clients, filings, rounds, tput[0])
 	fmt.Fprintf(stdout, "CPU per filing, the whole process (clients and NATS too): %.0f µs user + %.0f µs system\n",
@@ -347,12 +354,12 @@ func (c cpuTimes) minus(d cpuTimes) cpuTimes {
 }
 
 // processCPU is the CPU time this process has used so far.
-func processCPU() cpuTimes {
+func processCPU() (cpuTimes, error) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return cpuTimes{}
+		return cpuTimes{}, fmt.Errorf("read the CPU time used: %w", err)
 	}
-	return cpuTimes{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}
+	return cpuTimes{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}, nil
 }
 
 // startProfiles starts a CPU profile and an execution trace, each only
