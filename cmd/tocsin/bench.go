@@ -125,9 +125,19 @@ type benchTocsin struct {
 	stop   func()
 }
 
-func startBenchTocsin(ctx context.Context, dir string, clients int) (*benchTocsin, error) {
-	cfg, err := parseServeConfig([]string{"--data", dir, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0",
-		"--log-level", "error", "--no-simulators"}, noEnvironment, io.Discard, true)
+// startBenchTocsin starts a demo coordinator in dir and seeds it; alone
+// says the process runs nothing else.
+//
+// The soft memory limit is the runtime's, for the whole process: shared
+// with the raw chains (in benchCompare) it would be Tocsin's limit spent on
+// their heaps, so only the records phase, a process of Tocsin alone, keeps
+// it (shared, all three chains collect at Go's default pace).
+func startBenchTocsin(ctx context.Context, dir string, clients int, alone bool) (*benchTocsin, error) {
+	args := []string{"--data", dir, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-level", "error", "--no-simulators"}
+	if !alone {
+		args = append(args, "--memory-limit", "off")
+	}
+	cfg, err := parseServeConfig(args, noEnvironment, io.Discard, true)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +227,7 @@ func benchCompare(ctx context.Context, cfg benchConfig, rec recordFigures, stdou
 		return err
 	}
 	defer os.RemoveAll(root)
-	t, err := startBenchTocsin(ctx, filepath.Join(root, "tocsin"), cfg.Clients)
+	t, err := startBenchTocsin(ctx, filepath.Join(root, "tocsin"), cfg.Clients, false)
 	if err != nil {
 		return err
 	}
@@ -408,7 +418,7 @@ func benchRecords(ctx context.Context, cfg benchConfig, stdout io.Writer) error 
 		return err
 	}
 	defer os.RemoveAll(dir)
-	t, err := startBenchTocsin(ctx, dir, cfg.Clients)
+	t, err := startBenchTocsin(ctx, dir, cfg.Clients, true)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func BenchmarkEmergencyPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(raw.Close)
-	t, err := startBenchTocsin(ctx, b.TempDir(), 32)
+	t, err := startBenchTocsin(ctx, b.TempDir(), 32, false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -70,6 +70,9 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 	if cfg.GCPercent > 0 {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 	c := &coordinator{cfg: cfg, log: log, clock: tocsin.SystemClock{}, regions: region.Default(), metrics: metrics.New()}
 	c.loopCtx, c.stopLoops = context.WithCancel(context.WithoutCancel(ctx))
 	c.loops = &supervise.Supervisor{Log: log, OnUp: c.metrics.LoopUp, OnRestart: c.metrics.LoopRestarted}

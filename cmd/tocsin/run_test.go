@@ -41,29 +41,34 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-func TestGCPercent(t *testing.T) {
+func TestMemoryFlags(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		args []string
-		gogc string
-		want int // 0: left to GOGC
-		bad  bool
+		name      string
+		args      []string
+		env       map[string]string
+		gcPercent int   // 0: left to GOGC
+		limit     int64 // 0: left to GOMEMLIMIT
+		bad       bool
 	}{
-		{"default", nil, "", defaultGCPercent, false},
-		{"set", []string{"--gc-percent", "100"}, "", 100, false},
-		{"GOGC decides", []string{"--gc-percent", "100"}, "200", 0, false},
-		{"not a percentage", []string{"--gc-percent", "0"}, "", 0, true},
+		{"default", nil, nil, 100, 100 << 20, false},
+		{"set", []string{"--gc-percent", "50", "--memory-limit", "2GiB"}, nil, 50, 2 << 30, false},
+		{"bytes", []string{"--memory-limit", "1000000"}, nil, 100, 1000000, false},
+		{"no limit", []string{"--memory-limit", "off"}, nil, 100, 0, false},
+		{"GOGC decides", []string{"--gc-percent", "50"}, map[string]string{"GOGC": "200"}, 0, 100 << 20, false},
+		{"GOMEMLIMIT decides", []string{"--memory-limit", "1GiB"}, map[string]string{"GOMEMLIMIT": "300MiB"}, 100, 0, false},
+		{"not a percentage", []string{"--gc-percent", "0"}, nil, 0, 0, true},
+		{"not a size", []string{"--memory-limit", "100MB"}, nil, 0, 0, true},
+		{"no number", []string{"--memory-limit", "MiB"}, nil, 0, 0, true},
+		{"too large", []string{"--memory-limit", "9000000000GiB"}, nil, 0, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := func(k string) string {
-				if k == "GOGC" {
-					return tc.gogc
-				}
-				return ""
-			}
+			env := func(k string) string { return tc.env[k] }
 			cfg, err := parseServeConfig(tc.args, env, io.Discard, false)
-			if (err != nil) != tc.bad || (!tc.bad && cfg.GCPercent != tc.want) {
-				t.Errorf("GCPercent %d, %v; want %d, error %v", cfg.GCPercent, err, tc.want, tc.bad)
+			if (err != nil) != tc.bad {
+				t.Fatalf("error %v, want an error: %v", err, tc.bad)
+			}
+			if !tc.bad && (cfg.GCPercent != tc.gcPercent || cfg.MemoryLimit != tc.limit) {
+				t.Errorf("GCPercent %d, MemoryLimit %d; want %d, %d", cfg.GCPercent, cfg.MemoryLimit, tc.gcPercent, tc.limit)
 			}
 		})
 	}

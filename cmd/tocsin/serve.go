@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +38,9 @@ type serveConfig struct {
 	// GCPercent is the garbage collector's target (runtime/debug
 	// SetGCPercent); 0 leaves it to GOGC.
 	GCPercent int
+	// MemoryLimit is the runtime's soft memory limit in bytes (runtime/
+	// debug SetMemoryLimit); 0 leaves it to GOMEMLIMIT.
+	MemoryLimit int64
 	// TrustedProxies may name the client in X-Forwarded-For (login
 	// limits).
 	TrustedProxies []netip.Prefix
@@ -50,12 +55,18 @@ type serveConfig struct {
 	NoSimulators bool
 }
 
-// defaultGCPercent is half Go's default. The coordinator shares its heap
-// with the embedded NATS server, and a record-heavy day doubled its live
-// heap in garbage before each collection: at 100,000 finished and 100,000
-// pending broadcasts the peak RSS was 181 MB at 100 and 145 MB at 50, for
-// about 12 % more CPU in that filing-bound phase (docs/benchmarks.md).
-const defaultGCPercent = 50
+// defaultMemoryLimit is the soft limit on the memory the Go runtime
+// holds. The coordinator shares its heap with the embedded NATS server,
+// and a record-heavy day doubled its live heap in garbage before each
+// collection: at 100,000 finished and 100,000 pending broadcasts the peak
+// RSS was 172 MB at Go's default pace. Halving the pace (GOGC 50) held it
+// to 145 MB but collected twice as often all the time, some 12 % of the
+// CPU a filing costs. A soft limit collects harder only when memory
+// nears it: 135 MB peak at that load, and Go's pace below it
+// (docs/benchmarks.md). Past the limit the runtime caps collection at
+// about half the CPU rather than fail, so a heap that truly needs more
+// gets it, slower.
+const defaultMemoryLimit = "100MiB"
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer, demo bool) (serveConfig, error) {
 	name := "serve"
@@ -77,7 +88,8 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	fs.DurationVar(&cfg.WebhookBackoff, "webhook-backoff", 5*time.Second, "wait after a failed webhook delivery, doubled after each further failure")
 	fs.DurationVar(&cfg.WebhookMaxBackoff, "webhook-max-backoff", time.Hour, "longest wait between webhook delivery attempts")
 	fs.IntVar(&cfg.PostHocDays, "post-hoc-days", tocsin.DefaultPostHocWorkingDays, "working days after release an emergency's post-hoc report is due")
-	gcPercent := fs.Int("gc-percent", defaultGCPercent, "heap growth between garbage collections, in percent: lower holds memory down for more CPU (ignored when GOGC is set)")
+	gcPercent := fs.Int("gc-percent", 100, "heap growth between garbage collections, in percent: lower holds memory down for more CPU (ignored when GOGC is set)")
+	memoryLimit := fs.String("memory-limit", defaultMemoryLimit, "soft limit on the Go runtime's memory (B, KiB, MiB, GiB; off for none): collection works harder near it (ignored when GOMEMLIMIT is set)")
 	retention := fs.String("retention", envOr(getenv, "TOCSIN_RETENTION", tocsin.DefaultRetention.String()), "how long finished broadcasts are kept: days (180d) or months (6mo), at least five months")
 	proxies := fs.String("trusted-proxies", envOr(getenv, "TOCSIN_TRUSTED_PROXIES", ""), "reverse proxies (CIDR,...) whose X-Forwarded-For names the client, for login limits")
 	logLevel := fs.String("log-level", envOr(getenv, "TOCSIN_LOG_LEVEL", "info"), "debug, info, warn or error")
@@ -102,6 +114,13 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 	}
 	if getenv("GOGC") == "" {
 		cfg.GCPercent = *gcPercent
+	}
+	limit, err := parseByteSize(*memoryLimit)
+	if err != nil {
+		return cfg, usageError("--memory-limit: %v", err)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		cfg.MemoryLimit = limit
 	}
 	if cfg.Retention, err = tocsin.ParseRetention(*retention); err != nil {
 		return cfg, usageError("--retention: %v", err)
@@ -195,4 +214,20 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parseByteSize reads a size as GOMEMLIMIT writes one: a whole number of
+// bytes with an optional B, KiB, MiB or GiB, or "off" (0, no limit).
+func parseByteSize(s string) (int64, error) {
+	if s == "off" {
+		return 0, nil
+	}
+	digits := strings.TrimRight(s, "BKMGib")
+	unit := s[len(digits):]
+	shift, ok := map[string]uint{"": 0, "B": 0, "KiB": 10, "MiB": 20, "GiB": 30}[unit]
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if !ok || err != nil || n <= 0 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%q is not a size such as 100MiB, 2GiB or off", s)
+	}
+	return n << shift, nil
 }
