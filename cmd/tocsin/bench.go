@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
@@ -34,12 +35,12 @@ import (
 
 // benchConfig sizes a "tocsin bench" run.
 type benchConfig struct {
-	Latency, Throughput, Clients int
-	Providers, FanoutRounds      int
-	Queue, Finished              int
-	CPUProfile, Trace            string
-	Records                      bool   // this process is the records phase's child
-	Only                         string // a chain whose throughput alone is measured
+	Latency, Throughput, Clients  int
+	Providers, FanoutRounds       int
+	Queue, Finished               int
+	CPUProfile, MemProfile, Trace string
+	Records                       bool   // this process is the records phase's child
+	Only                          string // a chain whose throughput alone is measured
 }
 
 // benchChains are the chains' names, as --only takes them.
@@ -56,6 +57,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Queue, "queue", 100_000, "ordinary filings pending review when the review queue is paged")
 	fs.IntVar(&cfg.Finished, "finished", 100_000, "finished emergencies for RSS and bytes on disk per broadcast")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the comparison to this file")
+	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write an allocation profile to this file when the comparison ends (allocations since the process started)")
 	fs.StringVar(&cfg.Trace, "trace", "", "write an execution trace of the comparison to this file (go tool trace)")
 	fs.BoolVar(&cfg.Records, "records-phase", false, "internal: run only the records phase and print its figures as JSON")
 	fs.StringVar(&cfg.Only, "only", "", "measure only this chain's throughput (RAW, RAWB or Tocsin), alone and in 2,000-filing rounds, and nothing else: with --cpuprofile, a profile of just that")
@@ -267,7 +269,7 @@ func benchCompare(ctx context.Context, cfg benchConfig, rec recordFigures, stdou
 	if cfg.Only != "" {
 		return benchOnly(ctx, cfg, chains, stdout)
 	}
-	stop, err := startProfiles(cfg.CPUProfile, cfg.Trace)
+	stop, err := startProfiles(cfg)
 	if err != nil {
 		return err
 	}
@@ -329,7 +331,7 @@ func benchOnly(ctx context.Context, cfg benchConfig, chains []bench.Chain, stdou
 		return err
 	}
 	i := slices.IndexFunc(chains, func(c bench.Chain) bool { return c.Name == cfg.Only })
-	stop, err := startProfiles(cfg.CPUProfile, cfg.Trace)
+	stop, err := startProfiles(cfg)
 	if err != nil {
 		return err
 	}
@@ -372,10 +374,11 @@ func processCPU() (cpuTimes, error) {
 	return cpuTimes{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}, nil
 }
 
-// startProfiles starts a CPU profile and an execution trace, each only
-// if given a path. The trace shows what the profile cannot: where the
-// filings wait when the CPU is not the limit.
-func startProfiles(cpuPath, tracePath string) (stop func(), err error) {
+// startProfiles starts a CPU profile and an execution trace, and has stop
+// write an allocation profile, each only if given a path. The trace shows
+// what the CPU profile cannot: where the filings wait when the CPU is not
+// the limit.
+func startProfiles(cfg benchConfig) (stop func(), err error) {
 	var stops []func()
 	stop = func() {
 		for _, s := range slices.Backward(stops) {
@@ -397,10 +400,19 @@ func startProfiles(cpuPath, tracePath string) (stop func(), err error) {
 		stops = append(stops, func() { end(); f.Close() })
 		return nil
 	}
-	if err := start(cpuPath, pprof.StartCPUProfile, pprof.StopCPUProfile); err != nil {
+	if err := start(cfg.CPUProfile, pprof.StartCPUProfile, pprof.StopCPUProfile); err != nil {
 		return nil, err
 	}
-	if err := start(tracePath, trace.Start, trace.Stop); err != nil {
+	if err := start(cfg.Trace, trace.Start, trace.Stop); err != nil {
+		stop()
+		return nil, err
+	}
+	var heap io.Writer
+	writeAllocs := func() {
+		runtime.GC() // the profile holds allocations up to the last collection
+		_ = pprof.Lookup("allocs").WriteTo(heap, 0)
+	}
+	if err := start(cfg.MemProfile, func(w io.Writer) error { heap = w; return nil }, writeAllocs); err != nil {
 		stop()
 		return nil, err
 	}
