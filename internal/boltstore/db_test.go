@@ -137,7 +137,11 @@ func TestReopenPersists(t *testing.T) {
 		if err := tx.PutIdempotency("gd-met", "k", tocsin.IdempotencyRecord{BroadcastID: id, RequestHash: "abc", At: t0}); err != nil {
 			return err
 		}
-		return tx.Enqueue(tocsin.OutboxMessage{Provider: "cmcc", MsgID: id + ".broadcast.cmcc", Dispatch: tocsin.Dispatch{BroadcastID: id, Charge: "free"}})
+		m, err := tocsin.NewOutboxMessage("cmcc", id+".broadcast.cmcc", time.Time{}, tocsin.Dispatch{BroadcastID: id, Charge: "free"})
+		if err != nil {
+			return err
+		}
+		return tx.Enqueue(m)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -760,11 +764,16 @@ func TestBroadcastsPagination(t *testing.T) {
 
 func TestOutbox(t *testing.T) {
 	db := mustOpen(t)
+	enqueuedAt := time.Date(2026, 12, 2, 9, 30, 0, 123456789, tocsin.Shanghai)
 	enqueue := func(providers ...string) {
 		t.Helper()
 		mustUpdate(t, db, func(tx tocsin.Tx) error {
 			for _, p := range providers {
-				m := tocsin.OutboxMessage{Seq: 999, Provider: p, MsgID: "m-" + p, Dispatch: tocsin.Dispatch{BroadcastID: "BC000001", Type: tocsin.DispatchBroadcast, Charge: "free"}}
+				m, err := tocsin.NewOutboxMessage(p, "m-"+p, enqueuedAt, tocsin.Dispatch{BroadcastID: "BC000001", Type: tocsin.DispatchBroadcast, Charge: "free"})
+				if err != nil {
+					return err
+				}
+				m.Seq = 999 // the store numbers it
 				if err := tx.Enqueue(m); err != nil {
 					return err
 				}
@@ -806,8 +815,10 @@ func TestOutbox(t *testing.T) {
 		if err != nil || len(msgs) != 2 || msgs[0].Seq != 1 || msgs[1].Seq != 2 {
 			t.Errorf("Outbox(2) = %+v, %v", msgs, err)
 		}
-		if msgs[0].MsgID != "m-cmcc" || msgs[0].Dispatch.Charge != "free" || msgs[0].Dispatch.BroadcastID != "BC000001" {
-			t.Errorf("message round trip: %+v", msgs[0])
+		d, err := msgs[0].Dispatch()
+		if m := msgs[0]; err != nil || m.MsgID != "m-cmcc" || m.BroadcastID != "BC000001" || m.Type != tocsin.DispatchBroadcast ||
+			!m.EnqueuedAt.Equal(enqueuedAt) || d.Charge != "free" || d.BroadcastID != "BC000001" {
+			t.Errorf("message round trip: %+v, %+v, %v", m, d, err)
 		}
 		if msgs, _ := tx.Outbox(0); len(msgs) != 0 {
 			t.Errorf("Outbox(0) = %d messages", len(msgs))

@@ -576,9 +576,8 @@ func (t *tx) Enqueue(m tocsin.OutboxMessage) error {
 	if err != nil {
 		return fmt.Errorf("enqueue: %w", err)
 	}
-	m.Seq = seq
-	if err := t.put(bucketOutbox, u64(seq), m); err != nil {
-		return err
+	if err := b.Put(u64(seq), encodeOutbox(m)); err != nil {
+		return fmt.Errorf("enqueue %s: %w", m.MsgID, err)
 	}
 	return t.addOutboxLen(1)
 }
@@ -607,20 +606,16 @@ func (t *tx) OutboxExcept(limit int, held map[string]bool, inFlight map[uint64]b
 	var out []tocsin.OutboxMessage
 	c := t.btx.Bucket(bucketOutbox).Cursor()
 	for k, data := c.First(); k != nil && len(out) < limit; k, data = c.Next() {
-		if inFlight[binary.BigEndian.Uint64(k)] {
+		seq := binary.BigEndian.Uint64(k)
+		if inFlight[seq] {
 			continue
 		}
-		if len(held) > 0 {
-			var who struct {
-				Provider string `json:"provider"`
-			}
-			if err := json.Unmarshal(data, &who); err == nil && held[who.Provider] {
-				continue
-			}
+		m, err := decodeOutbox(seq, data)
+		if err != nil {
+			return nil, err
 		}
-		var m tocsin.OutboxMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			return nil, fmt.Errorf("decode outbox/%d: %w", binary.BigEndian.Uint64(k), err)
+		if held[m.Provider] {
+			continue
 		}
 		out = append(out, m)
 	}

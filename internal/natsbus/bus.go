@@ -2,7 +2,6 @@ package natsbus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -252,17 +251,13 @@ func (b *Bus) EnsureProviderConsumer(ctx context.Context, provider string) error
 }
 
 // dispatchMsg builds the NATS message for an outbox entry.
-func dispatchMsg(m tocsin.OutboxMessage) (*nats.Msg, error) {
-	data, err := json.Marshal(m.Dispatch)
-	if err != nil {
-		return nil, fmt.Errorf("encode dispatch %s: %w", m.MsgID, err)
-	}
+func dispatchMsg(m tocsin.OutboxMessage) *nats.Msg {
 	msg := nats.NewMsg(DispatchSubject(m.Provider))
-	msg.Data = data
+	msg.Data = m.Payload
 	msg.Header.Set(jetstream.MsgIDHeader, m.MsgID)
-	msg.Header.Set(HeaderBroadcastID, m.Dispatch.BroadcastID)
-	msg.Header.Set(HeaderType, m.Dispatch.Type)
-	return msg, nil
+	msg.Header.Set(HeaderBroadcastID, m.BroadcastID)
+	msg.Header.Set(HeaderType, m.Type)
+	return msg
 }
 
 // Activity is what a provider's consumer says of it: when it last

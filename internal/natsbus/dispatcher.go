@@ -521,10 +521,7 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 func (d *Dispatcher) publishAtomic(ctx context.Context, msgs []tocsin.OutboxMessage) ([]tocsin.OutboxMessage, error) {
 	batch := make([]*nats.Msg, len(msgs))
 	for i, m := range msgs {
-		msg, err := dispatchMsg(m)
-		if err != nil {
-			return nil, err
-		}
+		msg := dispatchMsg(m)
 		msg.Header.Set(jetstream.ExpectedStreamHeader, DispatchStream)
 		batch[i] = msg
 	}
@@ -555,11 +552,7 @@ func (d *Dispatcher) publishEach(ctx context.Context, msgs []tocsin.OutboxMessag
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	var firstErr error
 	for _, m := range msgs {
-		msg, err := dispatchMsg(m)
-		if err != nil {
-			return nil, err
-		}
-		f, err := d.Bus.js.PublishMsgAsync(msg, jetstream.WithExpectStream(DispatchStream))
+		f, err := d.Bus.js.PublishMsgAsync(dispatchMsg(m), jetstream.WithExpectStream(DispatchStream))
 		if err != nil {
 			firstErr = fmt.Errorf("publish %s: %w", m.MsgID, err)
 			break
@@ -631,7 +624,7 @@ func (d *Dispatcher) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, 
 		d.Hooks.DuplicateAck()
 	}
 	d.Log.Warn("dispatch taken for a different message with the same id; sending it again under a fresh id",
-		slog.String("msg_id", m.MsgID), slog.String("broadcast", m.Dispatch.BroadcastID), slog.String("provider", m.Provider),
+		slog.String("msg_id", m.MsgID), slog.String("broadcast", m.BroadcastID), slog.String("provider", m.Provider),
 		slog.Uint64("stream_seq", ack.Sequence), slog.Any("lookup_error", err))
 	if _, err := d.Service.RenewMsgID(context.WithoutCancel(ctx), m); err != nil {
 		return fmt.Errorf("%w: %s, and renewing its id failed: %w", errDuplicateCollision, m.MsgID, err)
@@ -648,7 +641,7 @@ func publishedEntries(published []tocsin.OutboxMessage, now time.Time) []tocsin.
 	var entries []tocsin.AuditEntry
 	index := map[group]int{}
 	for _, m := range published {
-		g := group{m.Dispatch.BroadcastID, m.Dispatch.Type}
+		g := group{m.BroadcastID, m.Type}
 		i, ok := index[g]
 		if !ok {
 			i = len(entries)
@@ -703,7 +696,7 @@ func (d *Dispatcher) dequeue(ctx context.Context, published []tocsin.OutboxMessa
 			d.Log.Warn("dequeue of published dispatches failed; they will be published again", slog.Int("count", len(seqs)), slog.Any("error", err))
 		} else {
 			for _, m := range published {
-				d.Log.Info("dispatch published", slog.String("broadcast", m.Dispatch.BroadcastID), slog.String("type", m.Dispatch.Type),
+				d.Log.Info("dispatch published", slog.String("broadcast", m.BroadcastID), slog.String("type", m.Type),
 					slog.String("provider", m.Provider), slog.String("msg_id", m.MsgID))
 			}
 		}

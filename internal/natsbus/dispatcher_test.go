@@ -221,7 +221,7 @@ func TestOutboxSurvivesUntilPublished(t *testing.T) {
 	}
 	ids := map[string]bool{}
 	for _, m := range pending {
-		if m.MsgID == "" || ids[m.MsgID] || m.Dispatch.BroadcastID != b.ID {
+		if m.MsgID == "" || ids[m.MsgID] || m.BroadcastID != b.ID {
 			t.Fatalf("outbox message %+v", m)
 		}
 		ids[m.MsgID] = true
@@ -261,11 +261,7 @@ func TestOutboxSurvivesUntilPublished(t *testing.T) {
 
 	// The broker says so itself: the same Nats-Msg-Id is a duplicate.
 	for _, m := range pending {
-		msg, err := natsbus.DispatchMsg(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ack, err := js.PublishMsg(testContext(t), msg)
+		ack, err := js.PublishMsg(testContext(t), natsbus.DispatchMsg(m))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -597,11 +593,7 @@ func TestAtomicBatchRefusedForADuplicateLosesNothing(t *testing.T) {
 	}
 	// One of them made it to the stream before a crash.
 	first := pending[3]
-	msg, err := natsbus.DispatchMsg(first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.PublishMsg(ctx, msg); err != nil {
+	if _, err := js.PublishMsg(ctx, natsbus.DispatchMsg(first)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -1,6 +1,8 @@
 package tocsin
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -116,15 +118,42 @@ type (
 // same transaction as the state change that caused it, so neither exists
 // without the other; MsgID makes a retried publish a duplicate the broker
 // drops.
+//
+// The dispatch is held encoded, as its provider receives it: encoded once
+// when it is queued, the relay publishes those very bytes (and compares
+// them with what JetStream holds under a duplicate id) without decoding
+// or encoding anything. BroadcastID and Type are the dispatch's own, kept
+// beside it for the message's headers and the audit trail.
 type OutboxMessage struct {
-	Seq      uint64 `json:"seq"`
-	Provider string `json:"provider"`
-	MsgID    string `json:"msg_id"`
+	Seq         uint64
+	Provider    string
+	MsgID       string
+	BroadcastID string
+	Type        string
 	// EnqueuedAt is when the message became durable: the relay's lag and
 	// readiness are measured from it. Zero on messages stored before it
 	// was recorded.
-	EnqueuedAt time.Time `json:"enqueued_at,omitzero"`
-	Dispatch   Dispatch  `json:"dispatch"`
+	EnqueuedAt time.Time
+	Payload    []byte // the Dispatch, JSON
+}
+
+// NewOutboxMessage is d queued for provider under msgID at enqueuedAt.
+func NewOutboxMessage(provider, msgID string, enqueuedAt time.Time, d Dispatch) (OutboxMessage, error) {
+	payload, err := json.Marshal(d)
+	if err != nil {
+		return OutboxMessage{}, fmt.Errorf("encode dispatch %s: %w", msgID, err)
+	}
+	return OutboxMessage{Provider: provider, MsgID: msgID, BroadcastID: d.BroadcastID, Type: d.Type,
+		EnqueuedAt: enqueuedAt, Payload: payload}, nil
+}
+
+// Dispatch decodes the queued dispatch.
+func (m OutboxMessage) Dispatch() (Dispatch, error) {
+	var d Dispatch
+	if err := json.Unmarshal(m.Payload, &d); err != nil {
+		return d, fmt.Errorf("decode dispatch %s: %w", m.MsgID, err)
+	}
+	return d, nil
 }
 
 // PostHocStatus is where an emergency's after-the-fact report stands.

@@ -753,7 +753,11 @@ func msgID(broadcastID, kind, provider string) string {
 // restored tocsin.db) can never make a new dispatch look like an old one.
 func enqueue(tx Tx, now time.Time, provider, id string, d Dispatch) (msgID string, err error) {
 	msgID = id + "." + nonce()
-	return msgID, tx.Enqueue(OutboxMessage{Provider: provider, MsgID: msgID, EnqueuedAt: now, Dispatch: d})
+	m, err := NewOutboxMessage(provider, msgID, now, d)
+	if err != nil {
+		return "", err
+	}
+	return msgID, tx.Enqueue(m)
 }
 
 // nonce is 64 random bits in hex.
@@ -777,7 +781,7 @@ func (s *Service) RenewMsgID(ctx context.Context, m OutboxMessage) (OutboxMessag
 		if err := tx.Enqueue(renewed); err != nil {
 			return err
 		}
-		b, err := tx.Broadcast(m.Dispatch.BroadcastID)
+		b, err := tx.Broadcast(m.BroadcastID)
 		if IsCode(err, CodeNotFound) {
 			return nil
 		} else if err != nil {
@@ -836,7 +840,11 @@ func (s *Service) Republish(ctx context.Context, since time.Time) (int, error) {
 				continue
 			}
 			d := s.dispatchFor(b, p.Regions, b.dispatchType())
-			if err := tx.Enqueue(OutboxMessage{Provider: p.Provider, MsgID: p.MsgID, EnqueuedAt: s.now(), Dispatch: d}); err != nil {
+			m, err := NewOutboxMessage(p.Provider, p.MsgID, s.now(), d)
+			if err != nil {
+				return err
+			}
+			if err := tx.Enqueue(m); err != nil {
 				return err
 			}
 			n++

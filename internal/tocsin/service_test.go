@@ -113,7 +113,13 @@ func (e *env) get(tb testing.TB, id string) *tocsin.Broadcast {
 	return b
 }
 
-func (e *env) outbox(tb testing.TB) []tocsin.OutboxMessage {
+// queued is an outbox message with its dispatch decoded, for tests to read.
+type queued struct {
+	tocsin.OutboxMessage
+	Dispatch tocsin.Dispatch
+}
+
+func (e *env) outbox(tb testing.TB) []queued {
 	tb.Helper()
 	var msgs []tocsin.OutboxMessage
 	err := e.store.View(context.Background(), func(tx tocsin.ReadTx) error {
@@ -124,7 +130,18 @@ func (e *env) outbox(tb testing.TB) []tocsin.OutboxMessage {
 	if err != nil {
 		tb.Fatalf("outbox: %v", err)
 	}
-	return msgs
+	out := make([]queued, len(msgs))
+	for i, m := range msgs {
+		d, err := m.Dispatch()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if d.BroadcastID != m.BroadcastID || d.Type != m.Type {
+			tb.Fatalf("outbox message %s is for %s %s, its dispatch for %s %s", m.MsgID, m.BroadcastID, m.Type, d.BroadcastID, d.Type)
+		}
+		out[i] = queued{m, d}
+	}
+	return out
 }
 
 func wantCode(tb testing.TB, err error, code tocsin.Code) {
@@ -680,7 +697,7 @@ func TestRenewMsgIDKeepsTheDispatch(t *testing.T) {
 	ctx := context.Background()
 	e.mustFile(t, "gd-met", emergency("Typhoon", "440000"))
 	before := e.outbox(t)
-	renewed, err := e.svc.RenewMsgID(ctx, before[0])
+	renewed, err := e.svc.RenewMsgID(ctx, before[0].OutboxMessage)
 	if err != nil {
 		t.Fatal(err)
 	}
