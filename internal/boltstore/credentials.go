@@ -14,7 +14,7 @@ import (
 func credentialOrgKey(org, id string) []byte { return []byte(org + "\x00" + id) }
 
 func (t *tx) Credential(id string) (*tocsin.Credential, error) {
-	return getOne[tocsin.Credential](t, bucketCredentials, "credential", id)
+	return cached(t, t.sharedCreds, bucketCredentials, "credential", id)
 }
 
 func (t *tx) Credentials(org string) ([]*tocsin.Credential, error) {
@@ -41,6 +41,7 @@ func (t *tx) PutCredential(c *tocsin.Credential) error {
 	if err := t.DeleteCredential(c.ID); err != nil { // drops an index entry under another org
 		return err
 	}
+	t.sharedCreds = wrote(t, t.sharedCreds)
 	if err := t.put(bucketCredentials, []byte(c.ID), c); err != nil {
 		return err
 	}
@@ -58,6 +59,7 @@ func (t *tx) DeleteCredential(id string) error {
 	if err != nil {
 		return err
 	}
+	t.sharedCreds = wrote(t, t.sharedCreds)
 	if err := t.btx.Bucket(bucketCredsByOrg).Delete(credentialOrgKey(old.Org, id)); err != nil {
 		return fmt.Errorf("unindex credential %s: %w", id, err)
 	}

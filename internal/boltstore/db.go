@@ -59,6 +59,8 @@ const maxBatch = 256
 // DB is the bbolt-backed Store.
 type DB struct {
 	providers providerCache // the decoded provider list, between transactions
+	orgs      recordCache[tocsin.Organisation]
+	creds     recordCache[tocsin.Credential]
 
 	// bmu guards bolt and readOnly. The writer replaces the handle when
 	// bbolt has left it unusable (see reopen in health.go) and is the only

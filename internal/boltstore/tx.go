@@ -42,11 +42,41 @@ type tx struct {
 	// filings of one department that share a commit decode its record
 	// once. An Organisation has no references, so a copy is a deep one.
 	orgs map[string]tocsin.Organisation
+	// sharedOrgs and sharedCreds are the store's caches of decoded
+	// organisations and credentials (nil in a transaction that has
+	// written that bucket: it reads its own).
+	sharedOrgs  *recordCache[tocsin.Organisation]
+	sharedCreds *recordCache[tocsin.Credential]
 }
 
 func newTx(btx *bolt.Tx, db *DB) *tx {
 	return &tx{btx: btx, regions: db.regions, written: map[string]string{}, stated: map[string]string{}, providers: &db.providers,
-		histories: map[string][]tocsin.Event{}, inline: map[string]bool{}, orgs: map[string]tocsin.Organisation{}}
+		histories: map[string][]tocsin.Event{}, inline: map[string]bool{}, orgs: map[string]tocsin.Organisation{},
+		sharedOrgs: &db.orgs, sharedCreds: &db.creds}
+}
+
+// cached reads record id of bucket through cache (see recordCache).
+func cached[T any](t *tx, cache *recordCache[T], bucket []byte, kind, id string) (*T, error) {
+	txid := uint64(t.btx.ID())
+	if cache != nil {
+		if v, ok := cache.get(id, txid); ok {
+			return &v, nil
+		}
+	}
+	v, err := getOne[T](t, bucket, kind, id)
+	if err == nil && cache != nil && !t.btx.Writable() {
+		cache.put(id, *v, txid)
+	}
+	return v, err
+}
+
+// wrote marks that this transaction writes the bucket cache keeps, and
+// returns nil for it to read through from then on.
+func wrote[T any](t *tx, cache *recordCache[T]) *recordCache[T] {
+	if cache != nil {
+		cache.invalidate(uint64(t.btx.ID()))
+	}
+	return nil
 }
 
 var _ tocsin.Tx = (*tx)(nil)
@@ -460,7 +490,7 @@ func (t *tx) Organisation(id string) (*tocsin.Organisation, error) {
 	if o, ok := t.orgs[id]; ok {
 		return &o, nil
 	}
-	o, err := getOne[tocsin.Organisation](t, bucketOrgs, "organisation", id)
+	o, err := cached(t, t.sharedOrgs, bucketOrgs, "organisation", id)
 	if err == nil {
 		t.orgs[id] = *o
 	}
@@ -473,6 +503,7 @@ func (t *tx) Organisations() ([]*tocsin.Organisation, error) {
 
 func (t *tx) PutOrganisation(o *tocsin.Organisation) error {
 	delete(t.orgs, o.ID)
+	t.sharedOrgs = wrote(t, t.sharedOrgs)
 	return t.put(bucketOrgs, []byte(o.ID), o)
 }
 
