@@ -24,8 +24,19 @@ import (
 
 const (
 	// relayBatch is how many outbox messages one round publishes before
-	// it waits for their acknowledgements together.
-	relayBatch = 512
+	// it waits for their acknowledgements together: as many as one
+	// atomic batch holds.
+	relayBatch = MaxAtomicBatch
+	// relayLinger is how long the relay waits before it reads the next
+	// round, after a round busy enough to go as an atomic batch while
+	// more dispatches were queued. Each batch costs the server a staging
+	// store of its own (a directory and files made, synced and removed),
+	// about 80 µs of CPU per filing in the 150-message batches that
+	// filings at full speed gather in one round; waiting lets a round
+	// gather two to four times that, and a dispatch under such a load
+	// waits at most this much longer. A lone filing, or one fan-out, goes
+	// at once.
+	relayLinger = 30 * time.Millisecond
 	// atomicFrom is the fewest messages a round publishes as one atomic
 	// batch. A batch costs a fixed few milliseconds (the server stages it
 	// in a store of its own, synced, before committing it), so a round of
@@ -148,6 +159,16 @@ func (d *Dispatcher) Kick() {
 	select {
 	case d.kick <- struct{}{}:
 	default:
+	}
+}
+
+// kicked takes a pending Kick, if there is one.
+func (d *Dispatcher) kicked() bool {
+	select {
+	case <-d.kick:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -387,6 +408,16 @@ func (d *Dispatcher) relayLoop(ctx context.Context) error {
 		wait = 100 * time.Millisecond
 		if n == relayBatch {
 			continue // more is waiting
+		}
+		if n >= atomicFrom && d.kicked() {
+			// Filings kept coming while this batch was out: let them
+			// gather into the next.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(relayLinger):
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():
