@@ -102,6 +102,9 @@ type Dispatcher struct {
 	// letters no advisory announced; zero means the defaults (2m40s,
 	// every minute).
 	GiveUpAfter, ReconcileEvery time.Duration
+	// ActivityEvery is how often providers' activity is read from the
+	// consumer list; zero means every 30 s (activityEvery).
+	ActivityEvery time.Duration
 
 	// Used by the receipt loop alone.
 	limiter        *receiptLimiter
@@ -1043,12 +1046,22 @@ func (d *Dispatcher) seen(provider string, t time.Time) {
 	}
 }
 
+// activityEvery is how often, by default, the activity loop reads the
+// consumer list.
+// The read is not free for the server: at 303 consumers it costs about
+// 12 ms of CPU (10 ms of it nats-server's, building each consumer's
+// info), and polled every 5 s it was the slowest of Tocsin's one-at-a-time
+// filings (tocsin bench: latency p99 8–11 ms against 4–6 ms without it),
+// the filings in flight waiting for the cores. A provider that receives
+// is seen at each receipt anyway; the list is for one that only pulls.
+const activityEvery = 30 * time.Second
+
 // activityLoop polls the providers' consumers, so a provider that pulls
 // but has had nothing to receive still shows as alive. A failed poll is
 // logged when polls start failing and when they work again (JetStream
 // not answering is readiness's to report, every time it is asked).
 func (d *Dispatcher) activityLoop(ctx context.Context) error {
-	tick := time.NewTicker(5 * time.Second)
+	tick := time.NewTicker(cmp.Or(d.ActivityEvery, activityEvery))
 	defer tick.Stop()
 	failing := false
 	for {
