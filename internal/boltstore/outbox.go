@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -48,23 +49,31 @@ func decodeOutbox(seq uint64, data []byte) (tocsin.OutboxMessage, error) {
 	if len(data) == 0 || data[0] != outboxFormat {
 		return bad("unknown format")
 	}
-	// One copy for all of it: the strings are views of it, the payload
-	// its tail.
-	rest := []byte(string(data[1:]))
-	var fields [4]string
-	for i := range fields {
-		n, w := binary.Uvarint(rest)
-		if w <= 0 || n > uint64(len(rest)-w) {
+	body := data[1:]
+	var bounds [4][2]int // where each string lies in body
+	off := 0
+	for i := range bounds {
+		n, w := binary.Uvarint(body[off:])
+		if w <= 0 || n > uint64(len(body)-off-w) {
 			return bad("truncated")
 		}
-		fields[i] = string(rest[w : w+int(n)])
-		rest = rest[w+int(n):]
+		off += w
+		bounds[i] = [2]int{off, off + int(n)}
+		off += int(n)
 	}
-	at, w := binary.Varint(rest)
+	at, w := binary.Varint(body[off:])
 	if w <= 0 {
 		return bad("truncated")
 	}
-	m := tocsin.OutboxMessage{Seq: seq, Provider: fields[0], MsgID: fields[1], BroadcastID: fields[2], Type: fields[3], Payload: rest[w:]}
+	// Two copies out of bbolt's memory: the strings, as slices of one,
+	// and the payload.
+	head := string(body[:off])
+	var fields [4]string
+	for i, b := range bounds {
+		fields[i] = head[b[0]:b[1]]
+	}
+	payload := bytes.Clone(body[off+w:])
+	m := tocsin.OutboxMessage{Seq: seq, Provider: fields[0], MsgID: fields[1], BroadcastID: fields[2], Type: fields[3], Payload: payload}
 	if at != 0 {
 		m.EnqueuedAt = time.Unix(0, at).In(tocsin.Shanghai)
 	}
