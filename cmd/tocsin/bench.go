@@ -25,6 +25,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tocsin-dev/tocsin/internal/bench"
@@ -125,6 +126,8 @@ type benchTocsin struct {
 	base   string
 	client *http.Client
 	stop   func()
+	// consumers is the providers' connection (see chain), closed by stop.
+	consumers *nats.Conn
 }
 
 // startBenchTocsin starts a demo coordinator in dir and seeds it; alone
@@ -155,6 +158,9 @@ func startBenchTocsin(ctx context.Context, dir string, clients int, alone bool) 
 	t.stop = func() {
 		cancel()
 		<-served
+		if t.consumers != nil {
+			t.consumers.Close()
+		}
 		c.close()
 	}
 	if err := c.seedDemo(ctx, io.Discard); err != nil {
@@ -198,7 +204,20 @@ const (
 func (t *benchTocsin) chain(ctx context.Context, registered []string) (bench.Chain, []jetstream.ConsumeContext, error) {
 	ch := bench.Chain{Name: "Tocsin", Arr: bench.NewArrivals(), Providers: 2, Fanout: 2 + len(registered)}
 	var consumed []jetstream.ConsumeContext
-	js := t.c.bus.JetStream()
+	// The consumers pull on a connection of their own, as providers do
+	// and as the raw chains' consumers do, not on the coordinator's: that
+	// one carries the relay's publishes and the receipts, and 300
+	// deliveries and acks sharing its socket were Tocsin's alone to pay.
+	// The coordinator's credentials, because the stream is its account's.
+	nc, err := nats.Connect(t.c.natsURL, t.c.embedded.CoordinatorOption(), nats.Name("bench providers"))
+	if err != nil {
+		return ch, nil, fmt.Errorf("connect the providers' consumers: %w", err)
+	}
+	t.consumers = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return ch, nil, err
+	}
 	for _, p := range append([]string{"cmcc", "cucc", "ctcc"}, registered...) {
 		cons, err := js.Consumer(ctx, natsbus.DispatchStream, p)
 		if err == nil {
