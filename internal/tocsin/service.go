@@ -700,11 +700,23 @@ func (s *Service) NextRelease(ctx context.Context) (time.Time, bool, error) {
 func (s *Service) release(tx Tx, b *Broadcast, now time.Time) error {
 	from := b.Status
 	b.Providers = b.Providers[:0]
+	kind := b.dispatchType()
+	// A dispatch names no provider, so providers covering the same
+	// regions (in a wide fan-out, nearly all) get the same bytes: encoded
+	// once, not once each in the writer's transaction.
+	payloads := map[string][]byte{}
 	err := tx.EachCovering(b.Scope, func(p *Provider, regions []string) error {
 		regions = slices.Clone(regions) // the store's: the record keeps its own
-		kind := b.dispatchType()
-		d := s.dispatchFor(b, regions, kind)
-		id, err := enqueue(tx, now, p.ID, msgID(b.ID, kind, p.ID), d)
+		key := strings.Join(regions, ",")
+		payload, ok := payloads[key]
+		if !ok {
+			var err error
+			if payload, err = json.Marshal(s.dispatchFor(b, regions, kind)); err != nil {
+				return fmt.Errorf("encode dispatch of %s: %w", b.ID, err)
+			}
+			payloads[key] = payload
+		}
+		id, err := enqueueEncoded(tx, now, p.ID, msgID(b.ID, kind, p.ID), b.ID, kind, payload)
 		if err != nil {
 			return err
 		}
@@ -746,18 +758,24 @@ func msgID(broadcastID, kind, provider string) string {
 	return broadcastID + "." + kind + "." + provider
 }
 
-// enqueue adds one provider's dispatch to the outbox. Its Nats-Msg-Id ends
-// in a random nonce drawn now, in the transaction that stores it: a crash
-// republishes the stored id, which JetStream drops as the duplicate it is,
-// while broadcast ids that repeat (a fresh data folder on an old stream, a
-// restored tocsin.db) can never make a new dispatch look like an old one.
+// enqueue adds one provider's dispatch to the outbox.
 func enqueue(tx Tx, now time.Time, provider, id string, d Dispatch) (msgID string, err error) {
-	msgID = id + "." + nonce()
-	m, err := NewOutboxMessage(provider, msgID, now, d)
+	payload, err := json.Marshal(d)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("encode dispatch %s: %w", id, err)
 	}
-	return msgID, tx.Enqueue(m)
+	return enqueueEncoded(tx, now, provider, id, d.BroadcastID, d.Type, payload)
+}
+
+// enqueueEncoded adds a dispatch already encoded (payload, its JSON). Its
+// Nats-Msg-Id ends in a random nonce drawn now, in the transaction that
+// stores it: a crash republishes the stored id, which JetStream drops as
+// the duplicate it is, while broadcast ids that repeat (a fresh data folder
+// on an old stream, a restored tocsin.db) can never make a new dispatch
+// look like an old one.
+func enqueueEncoded(tx Tx, now time.Time, provider, id, broadcastID, kind string, payload []byte) (msgID string, err error) {
+	msgID = id + "." + nonce()
+	return msgID, tx.Enqueue(OutboxMessage{Provider: provider, MsgID: msgID, BroadcastID: broadcastID, Type: kind, EnqueuedAt: now, Payload: payload})
 }
 
 // nonce is 64 random bits in hex.
