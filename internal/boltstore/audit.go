@@ -147,15 +147,19 @@ func (t *tx) DeleteBroadcast(id string) error {
 		return notFound("broadcast", id)
 	}
 	key := u64(seq)
-	old, err := t.recordBySeq(seq, id)
+	was, err := t.storedIndexes(seq, id)
 	if err != nil {
 		return err
 	}
-	if err := t.index(old, key, (*bolt.Bucket).Delete); err != nil {
+	if was == nil {
+		return notFound("broadcast", id)
+	}
+	if err := t.reindex(was, nil); err != nil {
 		return err
 	}
 	delete(t.written, id)
 	delete(t.histories, id)
+	delete(t.indexedAs, id)
 	return t.btx.Bucket(bucketBroadcasts).Delete(key)
 }
 

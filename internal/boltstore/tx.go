@@ -35,6 +35,10 @@ type tx struct {
 	// this transaction: its newest events reach the audit trail after
 	// PutBroadcast, and a read in between must see them.
 	histories map[string][]tocsin.Event
+	// indexedAs holds the index entries of each broadcast as this
+	// transaction read or wrote it, so writing it back touches only the
+	// entries that changed.
+	indexedAs map[string][]indexEntry
 	// inline marks broadcasts stored before their history moved to the
 	// audit trail: they keep it in the record.
 	inline map[string]bool
@@ -51,7 +55,7 @@ type tx struct {
 
 func newTx(btx *bolt.Tx, db *DB) *tx {
 	return &tx{btx: btx, regions: db.regions, written: map[string]string{}, stated: map[string]string{}, providers: &db.providers,
-		histories: map[string][]tocsin.Event{}, inline: map[string]bool{}, orgs: map[string]tocsin.Organisation{},
+		histories: map[string][]tocsin.Event{}, inline: map[string]bool{}, indexedAs: map[string][]indexEntry{}, orgs: map[string]tocsin.Organisation{},
 		sharedOrgs: &db.orgs, sharedCreds: &db.creds}
 }
 
@@ -149,6 +153,11 @@ func (t *tx) broadcastBySeq(seq uint64, id string) (*tocsin.Broadcast, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.btx.Writable() {
+		// The caller may change b and put it back: remember where it
+		// is indexed now, before it can.
+		t.indexedAs[id] = t.indexes(b, u64(seq))
+	}
 	return b, t.fillHistory(b)
 }
 
@@ -233,11 +242,8 @@ func (t *tx) PutBroadcast(b *tocsin.Broadcast) error {
 		return fmt.Errorf("put broadcast: malformed id %q", b.ID)
 	}
 	key := u64(seq)
-	if old, err := t.recordBySeq(seq, b.ID); err == nil {
-		if err := t.index(old, key, (*bolt.Bucket).Delete); err != nil {
-			return err
-		}
-	} else if !tocsin.IsCode(err, tocsin.CodeNotFound) {
+	was, err := t.storedIndexes(seq, b.ID)
+	if err != nil {
 		return err
 	}
 	// The history is the audit trail's (see broadcastBySeq): the record
@@ -256,41 +262,76 @@ func (t *tx) PutBroadcast(b *tocsin.Broadcast) error {
 		return fmt.Errorf("put broadcast %s: %w", b.ID, err)
 	}
 	t.written[b.ID] = sum(data)
-	return t.index(b, key, func(bk *bolt.Bucket, k []byte) error { return bk.Put(k, nil) })
+	is := t.indexes(b, key)
+	t.indexedAs[b.ID] = is
+	return t.reindex(was, is)
 }
 
-// index applies op to every index key of b.
-func (t *tx) index(b *tocsin.Broadcast, key []byte, op func(*bolt.Bucket, []byte) error) error {
-	apply := func(bucket []byte, k []byte) error {
-		if err := op(t.btx.Bucket(bucket), k); err != nil {
-			return fmt.Errorf("index %s: %w", bucket, err)
-		}
-		return nil
-	}
-	if err := apply(bucketByStatus, compositeKey(string(b.Status), key)); err != nil {
-		return err
-	}
-	if err := apply(bucketByDept, compositeKey(b.Department, key)); err != nil {
-		return err
+// indexEntry is one key of one index bucket.
+type indexEntry struct {
+	bucket, key []byte
+}
+
+// indexes lists every index entry of b.
+func (t *tx) indexes(b *tocsin.Broadcast, key []byte) []indexEntry {
+	es := []indexEntry{
+		{bucketByStatus, compositeKey(string(b.Status), key)},
+		{bucketByDept, compositeKey(b.Department, key)},
 	}
 	for _, p := range b.Provinces(t.regions) {
-		if err := apply(bucketByProvince, compositeKey(p, key)); err != nil {
-			return err
-		}
+		es = append(es, indexEntry{bucketByProvince, compositeKey(p, key)})
 	}
 	if b.Scheduled() { // approved and not held back by a correction
-		if err := apply(bucketSchedule, scheduleKey(b.SendAt, key)); err != nil {
-			return err
-		}
+		es = append(es, indexEntry{bucketSchedule, scheduleKey(b.SendAt, key)})
 	}
 	for _, li := range laterIndexes {
 		for _, k := range li.keys(b, key) {
-			if err := apply(li.bucket, k); err != nil {
-				return err
+			es = append(es, indexEntry{li.bucket, k})
+		}
+	}
+	return es
+}
+
+// storedIndexes returns the index entries of broadcast seq as this
+// transaction last read or wrote it, reading the record only when it has
+// done neither; nil when there is no such broadcast.
+func (t *tx) storedIndexes(seq uint64, id string) ([]indexEntry, error) {
+	if es, ok := t.indexedAs[id]; ok {
+		return es, nil
+	}
+	if t.btx.Bucket(bucketBroadcasts).Get(u64(seq)) == nil {
+		return nil, nil
+	}
+	old, err := t.recordBySeq(seq, id)
+	if err != nil {
+		return nil, err
+	}
+	return t.indexes(old, u64(seq)), nil
+}
+
+// reindex moves a broadcast's index entries from was to is, touching only
+// those that differ: a receipt's progress leaves every one of them as it
+// was, and deleting and putting them again cost bbolt a page search each.
+func (t *tx) reindex(was, is []indexEntry) error {
+	for _, e := range was {
+		if !slices.ContainsFunc(is, e.equal) {
+			if err := t.btx.Bucket(e.bucket).Delete(e.key); err != nil {
+				return fmt.Errorf("index %s: %w", e.bucket, err)
+			}
+		}
+	}
+	for _, e := range is {
+		if !slices.ContainsFunc(was, e.equal) {
+			if err := t.btx.Bucket(e.bucket).Put(e.key, nil); err != nil {
+				return fmt.Errorf("index %s: %w", e.bucket, err)
 			}
 		}
 	}
 	return nil
+}
+
+func (e indexEntry) equal(o indexEntry) bool {
+	return bytes.Equal(e.bucket, o.bucket) && bytes.Equal(e.key, o.key)
 }
 
 // laterIndex is an index added after stores were first written: Open
