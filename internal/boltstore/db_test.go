@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -1191,4 +1193,157 @@ func BenchmarkProgressUpdate(b *testing.B) {
 		})
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perTx), "ns/update")
+}
+
+// TestIndexesFollowRecords writes broadcasts back in every way the
+// service does (read, changed and put; put afresh; put twice in one
+// transaction; deleted; in a transaction that fails and is redone
+// without it) and checks after each commit that every index holds
+// exactly the entries of the records stored: no stale entry left behind
+// by a write that touched only what it changed.
+func TestIndexesFollowRecords(t *testing.T) {
+	db := mustOpen(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(n int) int { return rng.IntN(n) }
+	scopes := [][]string{{"440100"}, {"440300"}, {"440100", "450100"}, {"110000"}}
+	deliveries := []tocsin.DeliveryStatus{tocsin.DeliveryQueued, tocsin.DeliverySending, tocsin.DeliveryDelivered}
+	change := func(b *tocsin.Broadcast) {
+		switch pick(6) {
+		case 0:
+			b.Status = tocsin.Statuses[pick(len(tocsin.Statuses))]
+		case 1:
+			b.Department = []string{"gd-met", "gd-cab", "gx-met"}[pick(3)]
+		case 2:
+			b.Scope = scopes[pick(len(scopes))]
+		case 3:
+			b.HeldBy = []string{"", "BC000001"}[pick(2)]
+			b.SendAt = t0.Add(time.Duration(pick(3)) * time.Hour)
+		case 4:
+			until := t0.Add(time.Duration(pick(3)+1) * time.Hour)
+			b.SendUntil = []*time.Time{nil, &until}[pick(2)]
+		case 5:
+			b.Providers = nil
+			for _, p := range []string{"cmcc", "cucc"}[:pick(3)] {
+				b.Providers = append(b.Providers, tocsin.ProviderProgress{
+					Provider: p, Status: deliveries[pick(len(deliveries))], Late: pick(2) == 0,
+					QueuedAt: t0.Add(time.Duration(pick(3)) * time.Minute),
+				})
+			}
+		}
+	}
+	var ids []string
+	errFailed := errors.New("this update fails")
+	for round := range 300 {
+		var wg sync.WaitGroup
+		for range 1 + pick(3) { // concurrent Updates share a commit
+			failing := pick(5) == 0
+			ops := make([]int, 1+pick(4))
+			for i := range ops {
+				ops[i] = pick(5)
+			}
+			known := slices.Clone(ids)
+			wg.Go(func() {
+				err := db.Update(context.Background(), func(tx tocsin.Tx) error {
+					for _, op := range ops {
+						if len(known) == 0 {
+							op = 0
+						}
+						var err error
+						switch op {
+						case 0: // filed
+							var id string
+							if id, err = tx.NewBroadcastID(); err == nil {
+								b := broadcast(id, tocsin.StatusPendingReview, "gd-met", t0, "440100")
+								change(b)
+								err = tx.PutBroadcast(b)
+							}
+						case 1, 2: // read, changed, written back (once or twice)
+							var b *tocsin.Broadcast
+							if b, err = tx.Broadcast(known[pick(len(known))]); err == nil {
+								for range op {
+									change(b)
+									if err = tx.PutBroadcast(b); err != nil {
+										break
+									}
+								}
+							}
+						case 3: // written afresh, unread
+							b := broadcast(known[pick(len(known))], tocsin.StatusApproved, "gd-cab", t0, "440300")
+							change(b)
+							err = tx.PutBroadcast(b)
+						case 4:
+							err = tx.DeleteBroadcast(known[pick(len(known))])
+						}
+						if err != nil && !tocsin.IsCode(err, tocsin.CodeNotFound) {
+							return err
+						}
+					}
+					if failing {
+						return errFailed
+					}
+					return nil
+				})
+				if err != nil && !errors.Is(err, errFailed) {
+					t.Errorf("round %d: %v", round, err)
+				}
+			})
+		}
+		wg.Wait()
+		ids = ids[:0]
+		want, got := map[string]bool{}, map[string]bool{}
+		err := db.bolt.View(func(btx *bolt.Tx) error {
+			rt := newTx(btx, db)
+			err := btx.Bucket(bucketBroadcasts).ForEach(func(k, v []byte) error {
+				b, err := decodeBroadcast(v)
+				if err != nil {
+					return err
+				}
+				ids = append(ids, b.ID)
+				for _, e := range rt.indexes(b, k) {
+					want[string(e.bucket)+"/"+string(e.key)] = true
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, name := range indexBuckets() {
+				err := btx.Bucket(name).ForEach(func(k, _ []byte) error {
+					got[string(name)+"/"+string(k)] = true
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("round %d: the indexes hold %d entries, the records make %d:\nextra %q\nmissing %q",
+				round, len(got), len(want), keysNotIn(got, want), keysNotIn(want, got))
+		}
+	}
+}
+
+// indexBuckets are the buckets tx.indexes writes.
+func indexBuckets() [][]byte {
+	out := [][]byte{bucketByStatus, bucketByDept, bucketByProvince, bucketSchedule}
+	for _, li := range laterIndexes {
+		out = append(out, li.bucket)
+	}
+	return out
+}
+
+func keysNotIn(a, b map[string]bool) []string {
+	var out []string
+	for k := range a {
+		if !b[k] {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
