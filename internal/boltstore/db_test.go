@@ -1204,7 +1204,12 @@ func BenchmarkProgressUpdate(b *testing.B) {
 func TestIndexesFollowRecords(t *testing.T) {
 	db := mustOpen(t)
 	rng := rand.New(rand.NewPCG(1, 2))
-	pick := func(n int) int { return rng.IntN(n) }
+	var rngMu sync.Mutex // the writer picks in the Updates, this goroutine between them
+	pick := func(n int) int {
+		rngMu.Lock()
+		defer rngMu.Unlock()
+		return rng.IntN(n)
+	}
 	scopes := [][]string{{"440100"}, {"440300"}, {"440100", "450100"}, {"110000"}}
 	deliveries := []tocsin.DeliveryStatus{tocsin.DeliveryQueued, tocsin.DeliverySending, tocsin.DeliveryDelivered}
 	change := func(b *tocsin.Broadcast) {
