@@ -159,7 +159,7 @@ func (t *tx) DeleteBroadcast(id string) error {
 	}
 	delete(t.written, id)
 	delete(t.histories, id)
-	delete(t.indexedAs, id)
+	t.rememberIndexes(seq, nil)
 	return t.btx.Bucket(bucketBroadcasts).Delete(key)
 }
 

@@ -1198,7 +1198,8 @@ func BenchmarkProgressUpdate(b *testing.B) {
 // TestIndexesFollowRecords writes broadcasts back in every way the
 // service does (read, changed and put; put afresh; put twice in one
 // transaction; deleted; in a transaction that fails and is redone
-// without it) and checks after each commit that every index holds
+// without it; each under any spelling of its id) and checks after each
+// commit that every index holds
 // exactly the entries of the records stored: no stale entry left behind
 // by a write that touched only what it changed.
 func TestIndexesFollowRecords(t *testing.T) {
@@ -1213,7 +1214,7 @@ func TestIndexesFollowRecords(t *testing.T) {
 	scopes := [][]string{{"440100"}, {"440300"}, {"440100", "450100"}, {"110000"}}
 	deliveries := []tocsin.DeliveryStatus{tocsin.DeliveryQueued, tocsin.DeliverySending, tocsin.DeliveryDelivered}
 	change := func(b *tocsin.Broadcast) {
-		switch pick(6) {
+		switch pick(7) {
 		case 0:
 			b.Status = tocsin.Statuses[pick(len(tocsin.Statuses))]
 		case 1:
@@ -1234,7 +1235,14 @@ func TestIndexesFollowRecords(t *testing.T) {
 					QueuedAt: t0.Add(time.Duration(pick(3)) * time.Minute),
 				})
 			}
+		case 6:
+			b.Emergency = []*tocsin.Emergency{nil, {Type: "natural_disaster"}}[pick(2)]
 		}
+	}
+	// spell writes an id the ways parseID reads it: BC000001, BC1, BC0000001.
+	spell := func(id string) string {
+		digits := strings.TrimPrefix(id, "BC")
+		return []string{id, "BC" + strings.TrimLeft(digits, "0"), "BC0" + digits}[pick(3)]
 	}
 	var ids []string
 	errFailed := errors.New("this update fails")
@@ -1264,7 +1272,7 @@ func TestIndexesFollowRecords(t *testing.T) {
 							}
 						case 1, 2: // read, changed, written back (once or twice)
 							var b *tocsin.Broadcast
-							if b, err = tx.Broadcast(known[pick(len(known))]); err == nil {
+							if b, err = tx.Broadcast(spell(known[pick(len(known))])); err == nil {
 								for range op {
 									change(b)
 									if err = tx.PutBroadcast(b); err != nil {
@@ -1273,11 +1281,11 @@ func TestIndexesFollowRecords(t *testing.T) {
 								}
 							}
 						case 3: // written afresh, unread
-							b := broadcast(known[pick(len(known))], tocsin.StatusApproved, "gd-cab", t0, "440300")
+							b := broadcast(spell(known[pick(len(known))]), tocsin.StatusApproved, "gd-cab", t0, "440300")
 							change(b)
 							err = tx.PutBroadcast(b)
 						case 4:
-							err = tx.DeleteBroadcast(known[pick(len(known))])
+							err = tx.DeleteBroadcast(spell(known[pick(len(known))]))
 						}
 						if err != nil && !tocsin.IsCode(err, tocsin.CodeNotFound) {
 							return err

@@ -35,10 +35,11 @@ type tx struct {
 	// this transaction: its newest events reach the audit trail after
 	// PutBroadcast, and a read in between must see them.
 	histories map[string][]tocsin.Event
-	// indexedAs holds the index entries of each broadcast as this
-	// transaction read or wrote it, so writing it back touches only the
-	// entries that changed.
-	indexedAs map[string][]indexEntry
+	// indexedAs holds the index entries of each broadcast, by sequence
+	// (an id has more than one spelling), as this writable transaction
+	// read or wrote it, so writing it back touches only the entries that
+	// changed.
+	indexedAs map[uint64][]indexEntry
 	// inline marks broadcasts stored before their history moved to the
 	// audit trail: they keep it in the record.
 	inline map[string]bool
@@ -55,7 +56,7 @@ type tx struct {
 
 func newTx(btx *bolt.Tx, db *DB) *tx {
 	return &tx{btx: btx, regions: db.regions, written: map[string]string{}, stated: map[string]string{}, providers: &db.providers,
-		histories: map[string][]tocsin.Event{}, inline: map[string]bool{}, indexedAs: map[string][]indexEntry{}, orgs: map[string]tocsin.Organisation{},
+		histories: map[string][]tocsin.Event{}, inline: map[string]bool{}, orgs: map[string]tocsin.Organisation{},
 		sharedOrgs: &db.orgs, sharedCreds: &db.creds}
 }
 
@@ -156,7 +157,7 @@ func (t *tx) broadcastBySeq(seq uint64, id string) (*tocsin.Broadcast, error) {
 	if t.btx.Writable() {
 		// The caller may change b and put it back: remember where it
 		// is indexed now, before it can.
-		t.indexedAs[id] = t.indexes(b, u64(seq))
+		t.rememberIndexes(seq, t.indexes(b, u64(seq)))
 	}
 	return b, t.fillHistory(b)
 }
@@ -263,8 +264,11 @@ func (t *tx) PutBroadcast(b *tocsin.Broadcast) error {
 	}
 	t.written[b.ID] = sum(data)
 	is := t.indexes(b, key)
-	t.indexedAs[b.ID] = is
-	return t.reindex(was, is)
+	if err := t.reindex(was, is); err != nil {
+		return err
+	}
+	t.rememberIndexes(seq, is)
+	return nil
 }
 
 // indexEntry is one key of one index bucket.
@@ -296,17 +300,25 @@ func (t *tx) indexes(b *tocsin.Broadcast, key []byte) []indexEntry {
 // transaction last read or wrote it, reading the record only when it has
 // done neither; nil when there is no such broadcast.
 func (t *tx) storedIndexes(seq uint64, id string) ([]indexEntry, error) {
-	if es, ok := t.indexedAs[id]; ok {
+	if es, ok := t.indexedAs[seq]; ok {
 		return es, nil
 	}
-	if t.btx.Bucket(bucketBroadcasts).Get(u64(seq)) == nil {
-		return nil, nil
-	}
 	old, err := t.recordBySeq(seq, id)
-	if err != nil {
+	if tocsin.IsCode(err, tocsin.CodeNotFound) {
+		return nil, nil
+	} else if err != nil {
 		return nil, err
 	}
 	return t.indexes(old, u64(seq)), nil
+}
+
+// rememberIndexes records where broadcast seq is indexed now; nil
+// entries, that it is not stored.
+func (t *tx) rememberIndexes(seq uint64, es []indexEntry) {
+	if t.indexedAs == nil {
+		t.indexedAs = map[uint64][]indexEntry{}
+	}
+	t.indexedAs[seq] = es
 }
 
 // reindex moves a broadcast's index entries from was to is, touching only
