@@ -126,8 +126,16 @@ func (s *Service) ApplyReceipts(ctx context.Context, receipts []ProviderReceipt)
 				} else if err != nil {
 					return err
 				}
-				changed[b.ID], events[b.ID] = b, len(b.History)
-				order = append(order, b.ID)
+				// The receipt may spell the id otherwise than the record
+				// does (BC1 for BC000001): one already changed in this
+				// transaction is the one to change further, or the
+				// first receipt's change is lost when this one is put.
+				if seen := changed[b.ID]; seen != nil {
+					b = seen
+				} else {
+					changed[b.ID], events[b.ID] = b, len(b.History)
+					order = append(order, b.ID)
+				}
 			}
 			first, audit, err := applyReceipt(tx, b, pr.Provider, pr.Receipt, now)
 			applied[i].Err = err

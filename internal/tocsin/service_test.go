@@ -692,6 +692,39 @@ func TestApplyReceiptsInOneBatch(t *testing.T) {
 	}
 }
 
+// A provider may spell the id otherwise (BC1 for BC000001): receipts of
+// one batch for the same broadcast all count, however each spells it.
+func TestApplyReceiptsWhateverTheIDSpelling(t *testing.T) {
+	e := mustService(t, filedAt)
+	b := e.mustFile(t, "gd-met", emergency("Typhoon", "440000"))
+	digits := strings.TrimLeft(strings.TrimPrefix(b.ID, "BC"), "0")
+	short, long := "BC"+digits, "BC000"+strings.TrimPrefix(b.ID, "BC")
+	batch := []tocsin.ProviderReceipt{
+		{Provider: "cmcc", Receipt: tocsin.Receipt{BroadcastID: short, Status: string(tocsin.DeliveryReceived)}},
+		{Provider: "cucc", Receipt: tocsin.Receipt{BroadcastID: b.ID, Status: string(tocsin.DeliveryReceived)}},
+		{Provider: "cmcc", Receipt: tocsin.Receipt{BroadcastID: long, Status: string(tocsin.DeliverySending)}},
+	}
+	applied, err := e.svc.ApplyReceipts(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range applied {
+		if a.Err != nil {
+			t.Errorf("receipt %d (%s): %v", i, batch[i].Receipt.BroadcastID, a.Err)
+		}
+	}
+	got := e.get(t, b.ID)
+	for _, want := range []struct {
+		provider string
+		status   tocsin.DeliveryStatus
+	}{{"cmcc", tocsin.DeliverySending}, {"cucc", tocsin.DeliveryReceived}} {
+		i := slices.IndexFunc(got.Providers, func(p tocsin.ProviderProgress) bool { return p.Provider == want.provider })
+		if i < 0 || got.Providers[i].Status != want.status {
+			t.Errorf("%s: %+v, want %s", want.provider, got.Providers, want.status)
+		}
+	}
+}
+
 func TestRenewMsgIDKeepsTheDispatch(t *testing.T) {
 	e := mustService(t, filedAt)
 	ctx := context.Background()
