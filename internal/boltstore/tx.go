@@ -166,9 +166,20 @@ func (t *tx) broadcastBySeq(seq uint64, id string) (*tocsin.Broadcast, error) {
 // unless the record was stored before the history moved to the audit
 // trail.
 func (t *tx) recordBySeq(seq uint64, id string) (*tocsin.Broadcast, error) {
+	b, err := t.storedRecord(seq, id)
+	if b == nil && err == nil {
+		return nil, notFound("broadcast", id)
+	}
+	return b, err
+}
+
+// storedRecord is recordBySeq with nil, not an error, for no record: a
+// filing's PutBroadcast asks for every new one, and the error, formatted,
+// would be made to be dropped.
+func (t *tx) storedRecord(seq uint64, id string) (*tocsin.Broadcast, error) {
 	stored := t.btx.Bucket(bucketBroadcasts).Get(u64(seq))
 	if stored == nil {
-		return nil, notFound("broadcast", id)
+		return nil, nil
 	}
 	b, err := decodeBroadcast(stored)
 	if err != nil {
@@ -303,10 +314,8 @@ func (t *tx) storedIndexes(seq uint64, id string) ([]indexEntry, error) {
 	if es, ok := t.indexedAs[seq]; ok {
 		return es, nil
 	}
-	old, err := t.recordBySeq(seq, id)
-	if tocsin.IsCode(err, tocsin.CodeNotFound) {
-		return nil, nil
-	} else if err != nil {
+	old, err := t.storedRecord(seq, id)
+	if old == nil || err != nil {
 		return nil, err
 	}
 	return t.indexes(old, u64(seq)), nil
