@@ -157,8 +157,10 @@ func (t *tx) DeleteBroadcast(id string) error {
 	if err := t.reindex(was, nil); err != nil {
 		return err
 	}
-	delete(t.written, id)
-	delete(t.histories, id)
+	for _, name := range []string{id, formatID(seq)} { // as asked, and as stored
+		delete(t.written, name)
+		delete(t.histories, name)
+	}
 	t.rememberIndexes(seq, nil)
 	return t.btx.Bucket(bucketBroadcasts).Delete(key)
 }

@@ -179,8 +179,16 @@ func TestHistoryLivesInTheTrail(t *testing.T) {
 
 // A store from before the compact trail: records with their history in
 // them and entries in the JSON form. It reads as it did, new entries chain
-// on to the old ones, and the whole trail verifies.
+// on to the old ones, and the whole trail verifies; whatever spelling of
+// its id the change reads it by (a provider's receipt may say BC1), the
+// record keeps its history.
 func TestStoreOfTheFirstForm(t *testing.T) {
+	for _, spelling := range []string{"BC000001", "BC1"} {
+		t.Run(spelling, func(t *testing.T) { testStoreOfTheFirstForm(t, spelling) })
+	}
+}
+
+func testStoreOfTheFirstForm(t *testing.T, spelling string) {
 	db := mustOpen(t)
 	history := []tocsin.Event{{At: t0, Action: "filed", Org: "gd-met", By: "clerk", To: tocsin.StatusPendingReview}}
 	b := broadcast("BC000001", tocsin.StatusPendingReview, "gd-met", t0.Add(240*time.Hour), "440100")
@@ -216,7 +224,7 @@ func TestStoreOfTheFirstForm(t *testing.T) {
 	}
 	// Approve it the way the domain does: read, append, write, audit.
 	mustUpdate(t, db, func(tx tocsin.Tx) error {
-		b, err := tx.Broadcast("BC000001")
+		b, err := tx.Broadcast(spelling)
 		if err != nil {
 			return err
 		}

@@ -186,7 +186,9 @@ func (t *tx) storedRecord(seq uint64, id string) (*tocsin.Broadcast, error) {
 		return nil, fmt.Errorf("decode broadcast %s: %w", id, err)
 	}
 	if len(b.History) > 0 {
-		t.inline[id] = true
+		// By the record's own id, which every later lookup uses: the
+		// caller's may be another spelling of it (BC1 for BC000001).
+		t.inline[b.ID] = true
 	}
 	return b, nil
 }
