@@ -81,14 +81,24 @@ type Bus struct {
 }
 
 // changingAssets waits, until ctx ends, for the right to change streams
-// and consumers; the caller releases it with doneChangingAssets.
+// and consumers; the caller releases it with doneChangingAssets. It is
+// refused while the connection is down: a request then waits out its
+// whole context for an answer, and would hold up every other loop's
+// setup behind it for as long after NATS is back.
 func (b *Bus) changingAssets(ctx context.Context) error {
+	if !b.Connected() {
+		return errNotConnected
+	}
 	select {
 	case b.assets <- struct{}{}:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("nats: waiting to change streams and consumers: %w", ctx.Err())
 	}
+	if !b.Connected() {
+		<-b.assets
+		return errNotConnected
+	}
+	return nil
 }
 
 func (b *Bus) doneChangingAssets() { <-b.assets }
