@@ -70,38 +70,7 @@ type Bus struct {
 
 	mu        sync.Mutex
 	downSince time.Time // guarded by mu: when the connection went down, zero while up
-
-	// assets lets one stream or consumer change at a time through. In a
-	// cluster, nats-server (2.15) often answers none of several identical
-	// CreateOrUpdate requests made at once for one stream (9 of 24 lost
-	// in three-node trials, none when made one after another), and the
-	// relay and the receipts loop both ensure the streams as they start:
-	// each lost answer held dispatch up for the whole setup timeout.
-	assets chan struct{}
 }
-
-// changingAssets waits, until ctx ends, for the right to change streams
-// and consumers; the caller releases it with doneChangingAssets. It is
-// refused while the connection is down: a request then waits out its
-// whole context for an answer, and would hold up every other loop's
-// setup behind it for as long after NATS is back.
-func (b *Bus) changingAssets(ctx context.Context) error {
-	if !b.Connected() {
-		return errNotConnected
-	}
-	select {
-	case b.assets <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("nats: waiting to change streams and consumers: %w", ctx.Err())
-	}
-	if !b.Connected() {
-		<-b.assets
-		return errNotConnected
-	}
-	return nil
-}
-
-func (b *Bus) doneChangingAssets() { <-b.assets }
 
 // Connect connects to NATS as the coordinator. It keeps reconnecting for
 // ever: an outage delays dispatch, it never loses it.
@@ -109,7 +78,7 @@ func Connect(url string, log *slog.Logger, replicas int, opts ...nats.Option) (*
 	if replicas < 1 {
 		replicas = 1
 	}
-	b := &Bus{log: log, replicas: replicas, downSince: time.Now(), assets: make(chan struct{}, 1)}
+	b := &Bus{log: log, replicas: replicas, downSince: time.Now()}
 	opts = append([]nats.Option{
 		nats.Name("tocsin-coordinator"),
 		nats.MaxReconnects(-1),
@@ -203,10 +172,6 @@ func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 // EnsureStreams creates or updates the streams and the coordinator's
 // receipt consumer. It is idempotent and run at every start.
 func (b *Bus) EnsureStreams(ctx context.Context) error {
-	if err := b.changingAssets(ctx); err != nil {
-		return err
-	}
-	defer b.doneChangingAssets()
 	for _, cfg := range []jetstream.StreamConfig{
 		{
 			Name: DispatchStream, Subjects: []string{DispatchPrefix + ">"},
@@ -249,10 +214,6 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 // EnsureDeadLetters creates or updates the stream that keeps
 // max-deliveries advisories and the coordinator's consumer of it.
 func (b *Bus) EnsureDeadLetters(ctx context.Context) error {
-	if err := b.changingAssets(ctx); err != nil {
-		return err
-	}
-	defer b.doneChangingAssets()
 	_, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: DeadLetterStream, Subjects: []string{deadLetterSubject},
 		Description: "JetStream's advisories of dispatches that exhausted their deliveries",
@@ -277,10 +238,6 @@ func (b *Bus) EnsureDeadLetters(ctx context.Context) error {
 // provider reads its dispatches from. It is named with the provider id and
 // sees only that provider's subject.
 func (b *Bus) EnsureProviderConsumer(ctx context.Context, provider string) error {
-	if err := b.changingAssets(ctx); err != nil {
-		return err
-	}
-	defer b.doneChangingAssets()
 	_, err := b.js.CreateOrUpdateConsumer(ctx, DispatchStream, jetstream.ConsumerConfig{
 		Durable: provider, Description: "Dispatches for provider " + provider,
 		FilterSubject: DispatchSubject(provider),

@@ -3,7 +3,6 @@ package natsbus_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/internal/supervise"
-	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
@@ -195,46 +193,5 @@ func TestReconciliationFailsWhatNothingWillDeliver(t *testing.T) {
 	}
 	if p := progress(cucc.ID); p.Status != tocsin.DeliveryQueued {
 		t.Errorf("cucc, which has not pulled yet, is %s; want queued", p.Status)
-	}
-}
-
-// In a cluster, nats-server answers none of several identical stream or
-// consumer changes made at once, often enough (see Bus.assets), and the
-// relay, the receipts loop and the dead-letter loop ensure theirs as they
-// start: each must get its answer at once, not when its setup times out.
-func TestEnsureAtOnceInACluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a three-node NATS cluster")
-	}
-	urls := testkit.MustNATSCluster(t)
-	bus, err := natsbus.Connect(strings.Join(urls, ","), testkit.Logger(t), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	ensure := []func(ctx context.Context) error{
-		bus.EnsureStreams,
-		bus.EnsureDeadLetters,
-		func(ctx context.Context) error {
-			if err := bus.EnsureStreams(ctx); err != nil {
-				return err
-			}
-			return bus.EnsureProviderConsumer(ctx, "cmcc")
-		},
-	}
-	for round := range 4 { // the first creates, the others update alike
-		var wg sync.WaitGroup
-		for i := range 2 * len(ensure) {
-			wg.Go(func() {
-				// Answered, a change takes milliseconds here; the
-				// coordinator's setup gives up after 15 s.
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				if err := ensure[i%len(ensure)](ctx); err != nil {
-					t.Errorf("round %d, caller %d: %v", round, i, err)
-				}
-			})
-		}
-		wg.Wait()
 	}
 }
