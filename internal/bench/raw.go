@@ -327,7 +327,7 @@ func (r *Raw) Close() {
 
 // idOf reads the id of a 201's body, the first member of every chain's.
 // It stops there: Tocsin's 201 is the whole broadcast, 1.6 KB that
-// encoding/json took 25 µs to walk for the one field, and the load
+// encoding/json took 21 µs to walk for the one field, and the load
 // generator shares the machine with what it measures, so decoding the
 // rest charged Tocsin's figure with the harness's own work.
 func idOf(data []byte) (string, error) {

@@ -606,6 +606,8 @@ func statusEntries(tb testing.TB, db *DB, id string) []tocsin.Status {
 	tb.Helper()
 	seq, _ := parseID(id)
 	var out []tocsin.Status
+	db.bmu.RLock() // the writer may replace the handle (see DB.bmu)
+	defer db.bmu.RUnlock()
 	err := db.bolt.View(func(btx *bolt.Tx) error {
 		return btx.Bucket(bucketByStatus).ForEach(func(k, _ []byte) error {
 			if prefix, ok := bytes.CutSuffix(k, u64(seq)); ok {
@@ -1304,6 +1306,7 @@ func TestIndexesFollowRecords(t *testing.T) {
 		wg.Wait()
 		ids = ids[:0]
 		want, got := map[string]bool{}, map[string]bool{}
+		db.bmu.RLock()
 		err := db.bolt.View(func(btx *bolt.Tx) error {
 			rt := newTx(btx, db)
 			err := btx.Bucket(bucketBroadcasts).ForEach(func(k, v []byte) error {
@@ -1331,6 +1334,7 @@ func TestIndexesFollowRecords(t *testing.T) {
 			}
 			return nil
 		})
+		db.bmu.RUnlock()
 		if err != nil {
 			t.Fatal(err)
 		}
