@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
+	"github.com/tocsin-dev/tocsin/internal/testkit"
 )
 
 // buildNATSServer compiles nats-server from the module go.mod pins, once
@@ -80,7 +81,7 @@ func startNATSCluster(t *testing.T, data string) *natsCluster {
 	ports := make([]int, 3)
 	c.routePorts = ports
 	for i := range ports {
-		ports[i] = freePort(t)
+		ports[i] = testkit.FreePort(t)
 		routes[i] = fmt.Sprintf("nats://route:%s@127.0.0.1:%d", c.routePassword, ports[i])
 	}
 	for i := range 3 {
@@ -305,19 +306,6 @@ func (l *lineLog) tail(n int) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
-}
-
-// freePort asks the OS for a free loopback port. Route ports must be known
-// before any node starts, since each node's routes list all three; the
-// port is free again for the instant until its node binds it.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -39,6 +40,10 @@ const (
 	// requestTimeout bounds every JetStream API request that has no
 	// deadline of its own.
 	requestTimeout = 5 * time.Second
+	// assetAttempt bounds one request to create, update or look up a
+	// stream or consumer; assetRequest sends one unanswered in that time
+	// again (see there).
+	assetAttempt = 3 * time.Second
 )
 
 // Dead letters: JetStream announces a dispatch that exhausted its
@@ -70,6 +75,16 @@ type Bus struct {
 
 	mu        sync.Mutex
 	downSince time.Time // guarded by mu: when the connection went down, zero while up
+	// ensuring holds, by asset, the create-or-update request in flight;
+	// guarded by mu (see ensure).
+	ensuring map[string]*ensureFlight
+}
+
+// ensureFlight is one create-or-update request that callers ensuring the
+// same asset at the same time share.
+type ensureFlight struct {
+	done chan struct{}
+	err  error // set before done closes
 }
 
 // Connect connects to NATS as the coordinator. It keeps reconnecting for
@@ -78,7 +93,7 @@ func Connect(url string, log *slog.Logger, replicas int, opts ...nats.Option) (*
 	if replicas < 1 {
 		replicas = 1
 	}
-	b := &Bus{log: log, replicas: replicas, downSince: time.Now()}
+	b := &Bus{log: log, replicas: replicas, downSince: time.Now(), ensuring: map[string]*ensureFlight{}}
 	opts = append([]nats.Option{
 		nats.Name("tocsin-coordinator"),
 		nats.MaxReconnects(-1),
@@ -191,11 +206,11 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 			MaxMsgSize: receiptMaxMsgSize, MaxMsgsPerSubject: b.limits().ReceiptBacklog,
 		},
 	} {
-		if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("nats: stream %s: %w", cfg.Name, err)
+		if err := b.ensureStream(ctx, cfg); err != nil {
+			return err
 		}
 	}
-	_, err := b.js.CreateOrUpdateConsumer(ctx, ReceiptStream, jetstream.ConsumerConfig{
+	err := b.ensureConsumer(ctx, ReceiptStream, jetstream.ConsumerConfig{
 		Durable: ReceiptConsumer, Description: "The coordinator's receipt reader",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait, MaxDeliver: -1,
 		// Receipts over a provider's rate wait unacknowledged: no limit
@@ -214,16 +229,16 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 // EnsureDeadLetters creates or updates the stream that keeps
 // max-deliveries advisories and the coordinator's consumer of it.
 func (b *Bus) EnsureDeadLetters(ctx context.Context) error {
-	_, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	err := b.ensureStream(ctx, jetstream.StreamConfig{
 		Name: DeadLetterStream, Subjects: []string{deadLetterSubject},
 		Description: "JetStream's advisories of dispatches that exhausted their deliveries",
 		Storage:     jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
 		MaxAge: streamMaxAge, Replicas: b.replicas,
 	})
 	if err != nil {
-		return fmt.Errorf("nats: stream %s: %w", DeadLetterStream, err)
+		return err
 	}
-	_, err = b.js.CreateOrUpdateConsumer(ctx, DeadLetterStream, jetstream.ConsumerConfig{
+	err = b.ensureConsumer(ctx, DeadLetterStream, jetstream.ConsumerConfig{
 		Durable: DeadLetterConsumer, Description: "The coordinator's dead-letter reader",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait, MaxDeliver: -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy, Replicas: b.replicas,
@@ -238,7 +253,7 @@ func (b *Bus) EnsureDeadLetters(ctx context.Context) error {
 // provider reads its dispatches from. It is named with the provider id and
 // sees only that provider's subject.
 func (b *Bus) EnsureProviderConsumer(ctx context.Context, provider string) error {
-	_, err := b.js.CreateOrUpdateConsumer(ctx, DispatchStream, jetstream.ConsumerConfig{
+	err := b.ensureConsumer(ctx, DispatchStream, jetstream.ConsumerConfig{
 		Durable: provider, Description: "Dispatches for provider " + provider,
 		FilterSubject: DispatchSubject(provider),
 		AckPolicy:     jetstream.AckExplicitPolicy, AckWait: providerAckWait, MaxDeliver: maxDeliver,
@@ -249,6 +264,129 @@ func (b *Bus) EnsureProviderConsumer(ctx context.Context, provider string) error
 	}
 	return nil
 }
+
+// ensureStream creates or updates a stream.
+func (b *Bus) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) error {
+	err := b.ensure(ctx, "stream "+cfg.Name, func(ctx context.Context) error {
+		_, err := b.js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("nats: stream %s: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+// ensureConsumer creates or updates a durable consumer of stream.
+func (b *Bus) ensureConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) error {
+	return b.ensure(ctx, "consumer "+stream+"/"+cfg.Durable, func(ctx context.Context) error {
+		_, err := b.js.CreateOrUpdateConsumer(ctx, stream, cfg)
+		return err
+	})
+}
+
+// Consumer looks up a durable consumer of stream, asking again while
+// JetStream does not answer, until ctx ends.
+func (b *Bus) Consumer(ctx context.Context, stream, name string) (jetstream.Consumer, error) {
+	var cons jetstream.Consumer
+	err := b.assetRequest(ctx, "consumer "+stream+"/"+name, func(ctx context.Context) error {
+		var err error
+		cons, err = b.js.Consumer(ctx, stream, name)
+		return err
+	})
+	return cons, err
+}
+
+// ensure runs a create-or-update request for an asset (a stream or a
+// consumer, named by what), sharing one already in flight for the same
+// asset. The relay and the receipts loop both ensure the streams as they
+// start, and a clustered nats-server answers neither of two identical
+// creates made at once (nats-io/nats-server#3677; here, every time for
+// TOCSIN_RECEIPTS in three-node trials). A Bus always asks for the same
+// config of an asset, so the shared request does what each caller's
+// would. A caller whose shared request failed (perhaps for the other
+// caller's context ending) asks once more itself.
+func (b *Bus) ensure(ctx context.Context, what string, request func(context.Context) error) error {
+	b.mu.Lock()
+	f, shared := b.ensuring[what]
+	if !shared {
+		f = &ensureFlight{done: make(chan struct{})}
+		b.ensuring[what] = f
+	}
+	b.mu.Unlock()
+	if shared {
+		select {
+		case <-f.done:
+			if f.err == nil {
+				return nil
+			}
+			return b.assetRequest(ctx, what, request)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f.err = b.assetRequest(ctx, what, request)
+	b.mu.Lock()
+	delete(b.ensuring, what)
+	b.mu.Unlock()
+	close(f.done)
+	return f.err
+}
+
+// assetRequest sends a request about a stream or consumer until JetStream
+// answers it or ctx ends, giving each try assetAttempt. A clustered
+// nats-server (2.15.2) sometimes never answers one: in three-node trials
+// it answered none of three identical CreateOrUpdateStream requests made
+// at once (which ensure now shares), and lost a few lone ones on a freshly
+// formed cluster; a request sent just before the connection drops is
+// never answered either. Waiting out a loop's whole setup deadline on a
+// lost answer held dispatch up for 15 s at a time. These requests are
+// idempotent (create-or-update, look-up), so one that went unanswered is
+// simply sent again; an error JetStream answers with (a config it
+// refuses) is returned at once.
+func (b *Bus) assetRequest(ctx context.Context, what string, request func(context.Context) error) error {
+	pause := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		attemptCtx, cancel := context.WithTimeout(ctx, assetAttempt)
+		err := request(attemptCtx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !unanswered(err) {
+			return err
+		}
+		// Jittered, so that loops that lost their answers together do
+		// not ask together again.
+		wait := pause/2 + rand.N(pause)
+		b.log.Warn("JetStream did not answer; asking again",
+			slog.String("about", what), slog.Int("attempt", attempt),
+			slog.Duration("after", wait), slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
+// unanswered tells an error that says JetStream did not (yet) answer from
+// one it answered with.
+func unanswered(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+		return true
+	}
+	// The meta leader not elected yet, or the cluster's peers not yet
+	// known: both pass as a cluster forms.
+	var api *jetstream.APIError
+	return errors.As(err, &api) && (api.ErrorCode == errCodeClusterNotAvailable || api.ErrorCode == errCodeNoSuitablePeers)
+}
+
+// JetStream's error codes for a cluster still forming (nats-server's
+// JSClusterNotAvailErr and JSClusterNoPeersErrF); the client names neither.
+const (
+	errCodeClusterNotAvailable jetstream.ErrorCode = 10008
+	errCodeNoSuitablePeers     jetstream.ErrorCode = 10005
+)
 
 // dispatchMsg builds the NATS message for an outbox entry.
 func dispatchMsg(m tocsin.OutboxMessage) *nats.Msg {

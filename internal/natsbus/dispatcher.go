@@ -762,7 +762,7 @@ func (d *Dispatcher) receiptLoop(ctx context.Context) error {
 		return fmt.Errorf("set up receipt stream: %w", err)
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
-	cons, err := d.Bus.js.Consumer(setupCtx, ReceiptStream, ReceiptConsumer)
+	cons, err := d.Bus.Consumer(setupCtx, ReceiptStream, ReceiptConsumer)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("receipt consumer: %w", err)
@@ -911,7 +911,7 @@ func (d *Dispatcher) deadLetterLoop(ctx context.Context) error {
 		return fmt.Errorf("set up dead-letter stream: %w", err)
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
-	cons, err := d.Bus.js.Consumer(setupCtx, DeadLetterStream, DeadLetterConsumer)
+	cons, err := d.Bus.Consumer(setupCtx, DeadLetterStream, DeadLetterConsumer)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("dead-letter consumer: %w", err)

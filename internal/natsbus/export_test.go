@@ -24,3 +24,6 @@ func (e *Embedded) Restart() error { return e.restart() }
 // DispatchMsg is the message the relay publishes for an outbox entry, for
 // tests that publish one as a crashed relay would have.
 var DispatchMsg = dispatchMsg
+
+// Unanswered is unanswered, for its table.
+var Unanswered = unanswered

@@ -2,7 +2,9 @@ package natsbus_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,19 +14,24 @@ import (
 
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
 	"github.com/tocsin-dev/tocsin/internal/supervise"
+	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
 
-// startSupervised runs the dispatcher's loops, and the embedded server's
-// JetStream keeper, under one supervisor as the coordinator does.
-func (c *coordinator) startSupervised(t *testing.T) (*natsbus.Dispatcher, *supervise.Supervisor) {
+// startSupervised runs the dispatcher's loops under one supervisor as the
+// coordinator does, with the embedded server's JetStream keeper if asked:
+// the keeper restarts a stopped server within a second, which a test of
+// an outage it makes itself does not want.
+func (c *coordinator) startSupervised(t *testing.T, keepJetStream bool) (*natsbus.Dispatcher, *supervise.Supervisor) {
 	t.Helper()
 	d := natsbus.NewDispatcher(c.bus, c.svc, c.log)
 	c.svc.Published = d.Kick
 	sup := &supervise.Supervisor{Log: c.log, MaxBackoff: 500 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.Start(ctx, sup)
-	sup.Go(ctx, "nats-jetstream", c.embedded.KeepJetStream)
+	if keepJetStream {
+		sup.Go(ctx, "nats-jetstream", c.embedded.KeepJetStream)
+	}
 	t.Cleanup(func() { cancel(); sup.Wait() })
 	return d, sup
 }
@@ -92,7 +99,7 @@ func TestDuplicateIDOfAnotherMessageIsResent(t *testing.T) {
 // leaves it off: the coordinator must say so, and bring it back.
 func TestJetStreamSwitchedOffIsReportedAndRecovered(t *testing.T) {
 	c := newCoordinator(t, raw)
-	d, sup := c.startSupervised(t)
+	d, sup := c.startSupervised(t, true)
 	ctx := testContext(t)
 	c.fileEmergency(t, "440100")
 	waitFor(t, "the first dispatch to be published", func() (bool, error) { return c.outboxLen(t) == 0, nil })
@@ -133,7 +140,7 @@ func TestDispatcherStartsOnceNATSAnswers(t *testing.T) {
 	c := newCoordinator(t, raw)
 	c.embedded.Stop()
 	c.fileEmergency(t, "440100")
-	d, sup := c.startSupervised(t)
+	d, sup := c.startSupervised(t, false)
 	ctx := testContext(t)
 	waitFor(t, "readiness to report the outage", func() (bool, error) { return len(d.Problems(ctx)) > 0, nil })
 	if c.outboxLen(t) != 1 {
@@ -142,7 +149,13 @@ func TestDispatcherStartsOnceNATSAnswers(t *testing.T) {
 	if err := c.embedded.Restart(); err != nil {
 		t.Fatal(err)
 	}
+	back := time.Now()
 	waitFor(t, "the dispatch to be published", func() (bool, error) { return c.outboxLen(t) == 0, nil })
+	// A setup request lost in the outage is asked again within seconds,
+	// not when the loop's 15 s setup deadline ends.
+	if took := time.Since(back); took > 10*time.Second {
+		t.Errorf("published %s after NATS was back, want under 10 s", took.Round(time.Millisecond))
+	}
 	waitFor(t, "readiness", func() (bool, error) { return len(d.Problems(ctx))+len(sup.Down()) == 0, nil })
 	if n := len(fetch(t, providerJS(t, c, raw.ID), raw.ID, 2, 2*time.Second)); n != 1 {
 		t.Errorf("raw received %d dispatches, want 1", n)
@@ -193,5 +206,95 @@ func TestReconciliationFailsWhatNothingWillDeliver(t *testing.T) {
 	}
 	if p := progress(cucc.ID); p.Status != tocsin.DeliveryQueued {
 		t.Errorf("cucc, which has not pulled yet, is %s; want queued", p.Status)
+	}
+}
+
+// In a cluster, nats-server now and then answers none of several identical
+// stream or consumer requests made at once (see Bus.assetRequest), and the
+// relay, the receipts loop and the dead-letter loop ensure theirs together
+// as they start. Each must have its streams within a few asks, not after
+// waiting out its setup deadline. Every round creates the streams anew,
+// the case that loses answers.
+func TestEnsureAtOnceInACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a three-node NATS cluster")
+	}
+	urls := testkit.MustNATSCluster(t)
+	bus, err := natsbus.Connect(strings.Join(urls, ","), testkit.Logger(t), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
+	loops := map[string]func(ctx context.Context) error{
+		"relay": func(ctx context.Context) error {
+			if err := bus.EnsureStreams(ctx); err != nil {
+				return err
+			}
+			return bus.EnsureProviderConsumer(ctx, "cmcc")
+		},
+		"receipts": func(ctx context.Context) error {
+			if err := bus.EnsureStreams(ctx); err != nil {
+				return err
+			}
+			_, err := bus.Consumer(ctx, natsbus.ReceiptStream, natsbus.ReceiptConsumer)
+			return err
+		},
+		"dead letters": func(ctx context.Context) error {
+			if err := bus.EnsureDeadLetters(ctx); err != nil {
+				return err
+			}
+			_, err := bus.Consumer(ctx, natsbus.DeadLetterStream, natsbus.DeadLetterConsumer)
+			return err
+		},
+	}
+	js := bus.JetStream()
+	for round := range 5 {
+		var wg sync.WaitGroup
+		for name, setup := range loops {
+			wg.Go(func() {
+				// Answered, each request takes milliseconds here. Waiting
+				// out an unanswered one (the coordinator's setup gives up
+				// after 15 s) fails; asking again a few times does not.
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := setup(ctx); err != nil {
+					t.Errorf("round %d, %s: %v", round, name, err)
+				}
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		ctx := testContext(t)
+		for _, stream := range []string{natsbus.DispatchStream, natsbus.ReceiptStream, natsbus.DeadLetterStream} {
+			if err := js.DeleteStream(ctx, stream); err != nil {
+				t.Fatalf("round %d: delete %s: %v", round, stream, err)
+			}
+		}
+	}
+}
+
+// What JetStream did not answer is asked again; what it answered, even
+// with an error, is not.
+func TestUnansweredRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"the try's deadline", fmt.Errorf("stream X: %w", context.DeadlineExceeded), true},
+		{"the client's timeout", nats.ErrTimeout, true},
+		{"no JetStream responding yet", nats.ErrNoResponders, true},
+		{"JetStream not up yet", jetstream.ErrJetStreamNotEnabled, true},
+		{"no meta leader yet", &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
+		{"peers not known yet", &jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement"}, true},
+		{"a config JetStream refuses", &jetstream.APIError{Code: 400, ErrorCode: 10058, Description: "stream name already in use with a different configuration"}, false},
+		{"the caller giving up", context.Canceled, false},
+		{"the connection closed", nats.ErrConnectionClosed, false},
+	} {
+		if got := natsbus.Unanswered(tc.err); got != tc.want {
+			t.Errorf("%s (%v): unanswered %v, want %v", tc.name, tc.err, got, tc.want)
+		}
 	}
 }

@@ -2,10 +2,15 @@ package testkit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/tocsin-dev/tocsin/internal/boltstore"
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
@@ -101,4 +106,53 @@ func MustCoordinator(tb testing.TB, log *slog.Logger, providers ...tocsin.Provid
 		c.Creds[p.ID] = cr
 	}
 	return c
+}
+
+// MustNATSCluster starts a three-node JetStream cluster in this process,
+// on loopback ports from the OS and with no accounts, until the test ends,
+// and returns each node's client URL once every node's JetStream reports
+// healthy. A cluster that healthy may still lose a request's answer now
+// and then while it settles, as a production one just started does.
+// It is for what only a cluster does (replicated streams, the meta
+// leader's answers); the coordinator's accounts are MustNATS's.
+func MustNATSCluster(tb testing.TB) []string {
+	tb.Helper()
+	routePorts := make([]int, 3)
+	var routes []string
+	for i := range routePorts {
+		routePorts[i] = FreePort(tb)
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]))
+	}
+	var urls []string
+	var nodes []*server.Server
+	for i := range routePorts {
+		s, err := server.NewServer(&server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: server.RANDOM_PORT,
+			JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "testkit", Host: "127.0.0.1", Port: routePorts[i]},
+			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+		})
+		if err != nil {
+			tb.Fatalf("NATS cluster node %d: %v", i+1, err)
+		}
+		s.Start() // returns once listening; the cluster forms behind it
+		tb.Cleanup(s.Shutdown)
+		nodes = append(nodes, s)
+	}
+	deadline := time.Now().Add(setupTimeout)
+	for _, s := range nodes {
+		if !s.ReadyForConnections(time.Until(deadline)) {
+			tb.Fatalf("NATS cluster node %s not ready within %s", s.Name(), setupTimeout)
+		}
+		urls = append(urls, s.ClientURL())
+	}
+	for _, s := range nodes {
+		for s.Healthz(&server.HealthzOptions{JSEnabledOnly: false}).Error != "" {
+			if time.Now().After(deadline) {
+				tb.Fatalf("NATS cluster node %s: JetStream not healthy within %s: %s", s.Name(), setupTimeout, s.Healthz(nil).Error)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return urls
 }

@@ -13,6 +13,7 @@ package testkit
 import (
 	"context"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -216,4 +217,18 @@ func MustTokenID(tb testing.TB, svc *tocsin.Service, keys *auth.Keys, org string
 		tb.Fatalf("sign a token for %s: %v", org, err)
 	}
 	return tok, c.ID
+}
+
+// FreePort asks the OS for a free loopback port, for a listener whose
+// port must be known before it starts (each node of a cluster lists every
+// node's route port); the port is free again for the instant until its
+// listener binds it.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
