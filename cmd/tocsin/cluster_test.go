@@ -284,17 +284,26 @@ func (l *lineLog) count(s string) int {
 	return n
 }
 
-// firstSince returns when the first line containing s after since was
-// written.
-func (l *lineLog) firstSince(s string, since time.Time) (time.Time, bool) {
+// firstSince returns when the first line after since containing every
+// one of parts was logged.
+func (l *lineLog) firstSince(since time.Time, parts ...string) (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, line := range l.lines {
-		if line.at.After(since) && strings.Contains(line.text, s) {
+		if line.at.After(since) && containsAll(line.text, parts) {
 			return line.at, true
 		}
 	}
 	return time.Time{}, false
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
 }
 
 func (l *lineLog) tail(n int) string {
@@ -349,8 +358,9 @@ type delivered struct {
 // three-node cluster started from deploy/nats, kills -9 the node leading
 // TOCSIN_DISPATCH in the middle of a burst of emergencies, and checks
 // with each provider's own credentials that every accepted emergency
-// reached it exactly once, that the relay resumed within 10 s, and that
-// the killed node rejoins when restarted.
+// reached it exactly once, that the relay resumed within 2 s of the new
+// leader's election (12 s of the kill), and that the killed node rejoins
+// when restarted.
 func TestClusterSurvivesLosingTheStreamLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds nats-server and runs a three-node cluster")
@@ -554,18 +564,23 @@ func TestClusterSurvivesLosingTheStreamLeader(t *testing.T) {
 		if n == victim {
 			continue
 		}
-		if at, ok := n.log.firstSince("new stream leader for 'TOCSIN > TOCSIN_DISPATCH'", killed); ok && (electedAt.IsZero() || at.Before(electedAt)) {
+		if at, ok := n.log.firstSince(killed, "new stream leader for '", "> "+natsbus.DispatchStream+"'"); ok && (electedAt.IsZero() || at.Before(electedAt)) {
 			electedAt = at
 			elected = fmt.Sprintf("%v (%s)", at.Sub(killed).Round(time.Millisecond), n.name)
 		}
 	}
 	t.Logf("relay resumed %v after the leader was killed; new stream leader elected after %s; largest gap between stored dispatches %v; %d emergencies accepted (%d before the kill)",
 		resumed.Round(time.Millisecond), elected, gap.Round(time.Millisecond), len(accepted), acceptedBefore)
+	// nats-server elects a stream's new leader 4-9 s after losing one (its
+	// randomised election timeout, not configurable); what is ours is how
+	// soon after that the relay publishes again.
 	switch {
 	case resumed < 0:
 		t.Error("no dispatch was stored after the kill")
-	case resumed > 10*time.Second:
-		t.Errorf("the relay resumed only %v after the leader was killed, want within 10s", resumed)
+	case !electedAt.IsZero() && killed.Add(resumed).Sub(electedAt) > 2*time.Second:
+		t.Errorf("the relay resumed %v after the new leader was elected, want within 2s", killed.Add(resumed).Sub(electedAt))
+	case resumed > 12*time.Second:
+		t.Errorf("the relay resumed only %v after the leader was killed, want within 12s", resumed)
 	}
 
 	// The route password travels in the environment only, and no file

@@ -47,6 +47,9 @@ const (
 	receiptBatch = 512
 	// setupTimeout bounds creating the streams and consumers a loop needs.
 	setupTimeout = 15 * time.Second
+	// probeEvery is how often the relay tries a one-message round while
+	// the dispatch stream answers nothing (see relayLoop).
+	probeEvery = 250 * time.Millisecond
 	// resetupAfter is how long publishing may fail before the relay
 	// recreates the streams and consumers, in case they are gone.
 	resetupAfter = 3 * time.Second
@@ -381,36 +384,61 @@ func (d *Dispatcher) relayLoop(ctx context.Context) error {
 	}()
 	defer d.dequeues.Wait()
 	wait := 100 * time.Millisecond
+	limit := relayBatch
+	var warned, askedGone time.Time
 	for {
-		n, err := d.publishBatch(ctx)
+		n, err := d.publishBatch(ctx, limit)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
 			since := d.relayFailed(err)
-			d.Log.Warn("publishing dispatches failed; retrying", slog.Any("error", err), slog.Duration("in", wait))
-			if time.Since(since) >= resetupAfter && d.dispatchStreamGone(ctx) {
-				// Whatever failed may have taken the streams with it (a
-				// JetStream restarted on an empty store): make them again,
-				// and publish again what they may have held.
-				if err := d.setupDispatch(ctx); err != nil && ctx.Err() == nil {
-					d.Log.Warn("recreating dispatch streams failed", slog.Any("error", err))
-				} else if err == nil {
-					d.Republish(ctx)
+			// While the stream answers nothing (its leader lost, an
+			// election on, the connection down), rounds go out as one
+			// message, often: a stream gets its new leader up to 9 s
+			// after losing one (nats-server's election timeout), and
+			// dispatch must resume right after, not a second and a
+			// thousand-message batch later. An error JetStream answered
+			// with is not the stream's absence: whole rounds then, so
+			// that no one message can hold up the others.
+			pause := wait
+			limit, wait = relayBatch, min(wait*2, time.Second)
+			if publishUnanswered(err) {
+				limit, pause = 1, min(pause, probeEvery)
+			}
+			if time.Since(warned) >= 5*time.Second {
+				warned = time.Now()
+				d.Log.Warn("publishing dispatches failed; retrying", slog.Any("error", err), slog.Duration("in", pause),
+					slog.Duration("failing for", time.Since(since).Round(time.Millisecond)))
+			}
+			// Asked every resetupAfter, not every round: the question
+			// takes up to a second while the stream has no leader,
+			// which would slow every probe down.
+			if time.Since(since) >= resetupAfter && time.Since(askedGone) >= resetupAfter {
+				askedGone = time.Now()
+				if d.dispatchStreamGone(ctx) {
+					// Whatever failed may have taken the streams with it
+					// (a JetStream restarted on an empty store): make them
+					// again, and publish again what they may have held.
+					if err := d.setupDispatch(ctx); err != nil && ctx.Err() == nil {
+						d.Log.Warn("recreating dispatch streams failed", slog.Any("error", err))
+					} else if err == nil {
+						d.Republish(ctx)
+					}
 				}
 			}
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(wait):
+			case <-time.After(pause):
 			}
-			wait = min(wait*2, time.Second)
 			continue
 		}
+		probed := limit < relayBatch
+		limit, wait, warned = relayBatch, 100*time.Millisecond, time.Time{}
 		d.relayProgressed()
-		wait = 100 * time.Millisecond
-		if n == relayBatch {
-			continue // more is waiting
+		if n == relayBatch || probed {
+			continue // more is waiting, or may be: the probe took one
 		}
 		if n >= atomicFrom && d.kicked() {
 			// Filings kept coming while this batch was out: let them
@@ -476,14 +504,21 @@ func (d *Dispatcher) relayProgressed() {
 	d.lastProgress, d.failingSince, d.relayErr = time.Now(), time.Time{}, nil
 }
 
-// publishBatch publishes up to relayBatch outbox messages, waits for
+// publishUnanswered tells a failed round that JetStream did not answer
+// (no stream leader, no connection) from one it answered with an error.
+func publishUnanswered(err error) bool {
+	return errors.Is(err, errNotConnected) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, errNoAck) || unanswered(err)
+}
+
+// publishBatch publishes up to limit outbox messages, waits for
 // JetStream to acknowledge them, and has the acknowledged ones removed from
 // the outbox in one transaction (see dequeue). A message is removed only
 // after its PubAck, so a crash at any point republishes it, and the
 // Nats-Msg-Id makes the republish a no-op. Every acknowledgement has its
 // own deadline: one that never comes fails the round, and the message is
 // published again under the same id.
-func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
+func (d *Dispatcher) publishBatch(ctx context.Context, limit int) (int, error) {
 	d.mu.Lock()
 	inFlight := maps.Clone(d.unremoved)
 	clear(d.dequeued)
@@ -492,7 +527,7 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	var msgs []tocsin.OutboxMessage
 	err := d.Service.Store.View(ctx, func(tx tocsin.ReadTx) error {
 		var err error
-		msgs, err = tx.OutboxExcept(relayBatch, held, inFlight)
+		msgs, err = tx.OutboxExcept(limit, held, inFlight)
 		return err
 	})
 	if err != nil {
@@ -507,7 +542,7 @@ func (d *Dispatcher) publishBatch(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	msgs = slices.DeleteFunc(msgs, func(m tocsin.OutboxMessage) bool { return d.unremoved[m.Seq] || d.dequeued[m.Seq] })
 	d.mu.Unlock()
-	msgs = msgs[:min(len(msgs), relayBatch)]
+	msgs = msgs[:min(len(msgs), limit)]
 	if len(msgs) == 0 {
 		return 0, nil
 	}
@@ -624,12 +659,15 @@ wait:
 			if ctx.Err() != nil {
 				return done, ctx.Err()
 			}
-			fail(fmt.Errorf("publish %s: no acknowledgement within %s", m.MsgID, publishAckWait))
+			fail(fmt.Errorf("publish %s: %w within %s", m.MsgID, errNoAck, publishAckWait))
 			break wait
 		}
 	}
 	return done, firstErr
 }
+
+// errNoAck is a publish whose acknowledgement never came.
+var errNoAck = errors.New("no acknowledgement")
 
 // errDuplicateCollision is a publish JetStream dropped as a duplicate of a
 // different message.
