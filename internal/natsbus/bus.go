@@ -304,9 +304,19 @@ func (b *Bus) Consumer(ctx context.Context, stream, name string) (jetstream.Cons
 // creates made at once (nats-io/nats-server#3677; here, every time for
 // TOCSIN_RECEIPTS in three-node trials). A Bus always asks for the same
 // config of an asset, so the shared request does what each caller's
-// would. A caller whose shared request failed (perhaps for the other
-// caller's context ending) asks once more itself.
+// would. Callers whose shared request failed (perhaps for its leader's
+// context ending) share one more.
 func (b *Bus) ensure(ctx context.Context, what string, request func(context.Context) error) error {
+	shared, err := b.ensureShared(ctx, what, request)
+	if err != nil && shared && ctx.Err() == nil {
+		_, err = b.ensureShared(ctx, what, request)
+	}
+	return err
+}
+
+// ensureShared leads a request for what, or joins the one in flight and
+// reports that it did.
+func (b *Bus) ensureShared(ctx context.Context, what string, request func(context.Context) error) (shared bool, err error) {
 	b.mu.Lock()
 	f, shared := b.ensuring[what]
 	if !shared {
@@ -317,20 +327,22 @@ func (b *Bus) ensure(ctx context.Context, what string, request func(context.Cont
 	if shared {
 		select {
 		case <-f.done:
-			if f.err == nil {
-				return nil
-			}
-			return b.assetRequest(ctx, what, request)
+			return true, f.err
 		case <-ctx.Done():
-			return ctx.Err()
+			return true, ctx.Err()
 		}
 	}
+	// Deferred, so that a panic (the supervisor recovers it) cannot leave
+	// later callers waiting on a request that ended.
+	f.err = errors.New("nats: the shared request did not finish")
+	defer func() {
+		b.mu.Lock()
+		delete(b.ensuring, what)
+		b.mu.Unlock()
+		close(f.done)
+	}()
 	f.err = b.assetRequest(ctx, what, request)
-	b.mu.Lock()
-	delete(b.ensuring, what)
-	b.mu.Unlock()
-	close(f.done)
-	return f.err
+	return false, f.err
 }
 
 // assetRequest sends a request about a stream or consumer until JetStream
@@ -356,7 +368,7 @@ func (b *Bus) assetRequest(ctx context.Context, what string, request func(contex
 		// Jittered, so that loops that lost their answers together do
 		// not ask together again.
 		wait := pause/2 + rand.N(pause)
-		b.log.Warn("JetStream did not answer; asking again",
+		b.log.Warn("JetStream could not answer yet; asking again",
 			slog.String("about", what), slog.Int("attempt", attempt),
 			slog.Duration("after", wait), slog.Any("error", err))
 		select {

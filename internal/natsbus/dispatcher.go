@@ -393,17 +393,16 @@ func (d *Dispatcher) relayLoop(ctx context.Context) error {
 		}
 		if err != nil {
 			since := d.relayFailed(err)
-			// While the stream answers nothing (its leader lost, an
-			// election on, the connection down), rounds go out as one
-			// message, often: a stream gets its new leader up to 9 s
-			// after losing one (nats-server's election timeout), and
+			// While nothing takes the stream's messages (its leader
+			// lost, an election on, the connection down), rounds go out
+			// as one message, often: a stream gets its new leader up to
+			// 9 s after losing one (nats-server's election timeout), and
 			// dispatch must resume right after, not a second and a
-			// thousand-message batch later. An error JetStream answered
-			// with is not the stream's absence: whole rounds then, so
-			// that no one message can hold up the others.
+			// thousand-message batch later. Any other failure gets whole
+			// rounds, so that no one message can hold up the others.
 			pause := wait
 			limit, wait = relayBatch, min(wait*2, time.Second)
-			if publishUnanswered(err) {
+			if streamAbsent(err) {
 				limit, pause = 1, min(pause, probeEvery)
 			}
 			if time.Since(warned) >= 5*time.Second {
@@ -504,11 +503,14 @@ func (d *Dispatcher) relayProgressed() {
 	d.lastProgress, d.failingSince, d.relayErr = time.Now(), time.Time{}, nil
 }
 
-// publishUnanswered tells a failed round that JetStream did not answer
-// (no stream leader, no connection) from one it answered with an error.
-func publishUnanswered(err error) bool {
+// streamAbsent tells a failed round whose evidence is the stream's, not
+// one message's: nothing took the publish (no stream leader, an election
+// on) or no connection to send it on. A missing acknowledgement is not
+// such evidence (one message can go unanswered while the others are
+// taken), so a round that only timed out is followed by a whole one.
+func streamAbsent(err error) bool {
 	return errors.Is(err, errNotConnected) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, errNoAck) || unanswered(err)
+		errors.Is(err, nats.ErrNoResponders)
 }
 
 // publishBatch publishes up to limit outbox messages, waits for
@@ -659,15 +661,12 @@ wait:
 			if ctx.Err() != nil {
 				return done, ctx.Err()
 			}
-			fail(fmt.Errorf("publish %s: %w within %s", m.MsgID, errNoAck, publishAckWait))
+			fail(fmt.Errorf("publish %s: no acknowledgement within %s", m.MsgID, publishAckWait))
 			break wait
 		}
 	}
 	return done, firstErr
 }
-
-// errNoAck is a publish whose acknowledgement never came.
-var errNoAck = errors.New("no acknowledgement")
 
 // errDuplicateCollision is a publish JetStream dropped as a duplicate of a
 // different message.

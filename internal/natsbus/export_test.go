@@ -27,3 +27,9 @@ var DispatchMsg = dispatchMsg
 
 // Unanswered is unanswered, for its table.
 var Unanswered = unanswered
+
+// StreamAbsent and ErrNotConnected are the relay's, for StreamAbsent's table.
+var (
+	StreamAbsent    = streamAbsent
+	ErrNotConnected = errNotConnected
+)
