@@ -25,11 +25,9 @@ func (e *Embedded) Restart() error { return e.restart() }
 // tests that publish one as a crashed relay would have.
 var DispatchMsg = dispatchMsg
 
-// Unanswered is unanswered, for its table.
-var Unanswered = unanswered
-
-// StreamAbsent and ErrNotConnected are the relay's, for StreamAbsent's table.
+// How failures are told apart, for TestFailureKinds.
 var (
+	Unanswered      = unanswered
 	StreamAbsent    = streamAbsent
 	ErrNotConnected = errNotConnected
 )

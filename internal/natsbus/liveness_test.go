@@ -292,48 +292,36 @@ func TestEnsureAtOnceInACluster(t *testing.T) {
 	}
 }
 
-// A round fails for the stream (no leader to take it, no connection) or
-// for its messages; only the first makes the relay probe one message at a
-// time, or one message could hold up all others.
-func TestStreamAbsent(t *testing.T) {
+// Two questions about a failure. Was it unanswered? Then a stream or
+// consumer request is asked again; one JetStream answered, even with an
+// error, is not. Was it the stream's absence (no leader to take the
+// publish, no connection)? Only then does the relay probe one message at
+// a time: a failure of one message must not hold up all others.
+func TestFailureKinds(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
+		name                     string
+		err                      error
+		unanswered, streamAbsent bool
 	}{
-		{"no stream leader", fmt.Errorf("publish X: %w", jetstream.ErrNoStreamResponse), true},
-		{"no responders", fmt.Errorf("atomic batch B: commit: %w", nats.ErrNoResponders), true},
-		{"not connected", natsbus.ErrNotConnected, true},
-		{"one acknowledgement timed out", fmt.Errorf("publish X: %w", jetstream.ErrAsyncPublishTimeout), false},
-		{"a duplicate's check timed out", fmt.Errorf("publish X: acknowledged as a duplicate, not checked: %w", context.DeadlineExceeded), false},
-		{"refused", &jetstream.APIError{Code: 400, ErrorCode: 10054, Description: "message size exceeds maximum allowed"}, false},
+		{"the try's deadline", fmt.Errorf("stream X: %w", context.DeadlineExceeded), true, false},
+		{"the client's timeout", nats.ErrTimeout, true, false},
+		{"no responders", fmt.Errorf("atomic batch B: commit: %w", nats.ErrNoResponders), true, true},
+		{"no stream leader", fmt.Errorf("publish X: %w", jetstream.ErrNoStreamResponse), false, true},
+		{"not connected", natsbus.ErrNotConnected, false, true},
+		{"JetStream not up yet", jetstream.ErrJetStreamNotEnabled, true, false},
+		{"no meta leader yet", &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true, false},
+		{"peers not known yet", &jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement"}, true, false},
+		{"one acknowledgement timed out", fmt.Errorf("publish X: %w", jetstream.ErrAsyncPublishTimeout), false, false},
+		{"a config JetStream refuses", &jetstream.APIError{Code: 400, ErrorCode: 10058, Description: "stream name already in use with a different configuration"}, false, false},
+		{"a message JetStream refuses", &jetstream.APIError{Code: 400, ErrorCode: 10054, Description: "message size exceeds maximum allowed"}, false, false},
+		{"the caller giving up", context.Canceled, false, false},
+		{"the connection closed", nats.ErrConnectionClosed, false, false},
 	} {
-		if got := natsbus.StreamAbsent(tc.err); got != tc.want {
-			t.Errorf("%s (%v): stream absent %v, want %v", tc.name, tc.err, got, tc.want)
+		if got := natsbus.Unanswered(tc.err); got != tc.unanswered {
+			t.Errorf("%s (%v): unanswered %v, want %v", tc.name, tc.err, got, tc.unanswered)
 		}
-	}
-}
-
-// What JetStream did not answer is asked again; what it answered, even
-// with an error, is not.
-func TestUnansweredRequests(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"the try's deadline", fmt.Errorf("stream X: %w", context.DeadlineExceeded), true},
-		{"the client's timeout", nats.ErrTimeout, true},
-		{"no JetStream responding yet", nats.ErrNoResponders, true},
-		{"JetStream not up yet", jetstream.ErrJetStreamNotEnabled, true},
-		{"no meta leader yet", &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
-		{"peers not known yet", &jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement"}, true},
-		{"a config JetStream refuses", &jetstream.APIError{Code: 400, ErrorCode: 10058, Description: "stream name already in use with a different configuration"}, false},
-		{"the caller giving up", context.Canceled, false},
-		{"the connection closed", nats.ErrConnectionClosed, false},
-	} {
-		if got := natsbus.Unanswered(tc.err); got != tc.want {
-			t.Errorf("%s (%v): unanswered %v, want %v", tc.name, tc.err, got, tc.want)
+		if got := natsbus.StreamAbsent(tc.err); got != tc.streamAbsent {
+			t.Errorf("%s (%v): stream absent %v, want %v", tc.name, tc.err, got, tc.streamAbsent)
 		}
 	}
 }
