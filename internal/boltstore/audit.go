@@ -33,15 +33,15 @@ func (t *tx) Audit(e tocsin.AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	if _, isBroadcast := parseID(e.Target); isBroadcast {
+	if seq, isBroadcast := parseID(e.Target); isBroadcast {
 		// The state once per transaction and target; a later entry of the
 		// transaction says "as before" rather than repeat it (a receipt
 		// batch wrote the same hash five times over).
-		switch state := t.written[e.Target]; {
-		case state != "" && state == t.stated[e.Target]:
+		switch state := t.written[seq]; {
+		case state != "" && state == t.stated[seq]:
 			e.StateHash = stateAsBefore
 		default:
-			e.StateHash, t.stated[e.Target] = state, state
+			e.StateHash, t.stated[seq] = state, state
 		}
 	}
 	value, hash, err := encodeAudit(seq, string(t.btx.Bucket(bucketMeta).Get(auditHeadKey)), e)
@@ -157,10 +157,8 @@ func (t *tx) DeleteBroadcast(id string) error {
 	if err := t.reindex(was, nil); err != nil {
 		return err
 	}
-	for _, name := range []string{id, formatID(seq)} { // as asked, and as stored
-		delete(t.written, name)
-		delete(t.histories, name)
-	}
+	delete(t.written, seq)
+	delete(t.histories, seq)
 	t.rememberIndexes(seq, nil)
 	return t.btx.Bucket(bucketBroadcasts).Delete(key)
 }

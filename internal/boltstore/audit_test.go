@@ -308,3 +308,41 @@ func TestVerifyCoversTheTargetIndex(t *testing.T) {
 		})
 	}
 }
+
+// An audit entry states the record its transaction wrote whatever
+// spelling of the id names its target: BC1 and BC000001 are one record.
+func TestAuditStatesTheRecordWhateverTheSpelling(t *testing.T) {
+	db := mustOpen(t)
+	var id string
+	mustUpdate(t, db, func(tx tocsin.Tx) error {
+		var err error
+		if id, err = tx.NewBroadcastID(); err != nil {
+			return err
+		}
+		if err := tx.PutBroadcast(broadcast(id, tocsin.StatusPendingReview, "gd-met", t0, "440100")); err != nil {
+			return err
+		}
+		return tx.Audit(tocsin.AuditEntry{At: t0, Action: tocsin.AuditDispatchPublished, Target: "BC1"})
+	})
+	var record []byte
+	db.bmu.RLock()
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		seq, _ := parseID(id)
+		record = bytes.Clone(btx.Bucket(bucketBroadcasts).Get(u64(seq)))
+		return nil
+	})
+	db.bmu.RUnlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustView(t, db, func(tx tocsin.ReadTx) error {
+		tl, err := tx.Timeline("BC1")
+		if err != nil || len(tl) != 1 {
+			t.Fatalf("timeline: %+v, %v", tl, err)
+		}
+		if tl[0].StateHash != sum(record) {
+			t.Errorf("state hash %q, want the record's %q", tl[0].StateHash, sum(record))
+		}
+		return nil
+	})
+}

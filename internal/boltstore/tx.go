@@ -21,12 +21,16 @@ import (
 type tx struct {
 	btx     *bolt.Tx
 	regions tocsin.Regions
+	// The maps about broadcasts are keyed by sequence, not id: an id has
+	// more than one spelling (BC1 and BC000001 are one record), and a
+	// caller's spelling must find what another's wrote.
+	//
 	// written maps each broadcast written in this transaction to the
 	// SHA-256 of its stored record, for the audit entries that follow.
-	written map[string]string
+	written map[uint64]string
 	// stated maps each broadcast to the state hash an audit entry of this
 	// transaction last recorded for it.
-	stated map[string]string
+	stated map[uint64]string
 	// providers is the store's decoded provider list; wroteProviders is
 	// set once this transaction writes one, and it then reads its own.
 	providers      *providerCache
@@ -34,15 +38,14 @@ type tx struct {
 	// histories holds the history each broadcast was last written with in
 	// this transaction: its newest events reach the audit trail after
 	// PutBroadcast, and a read in between must see them.
-	histories map[string][]tocsin.Event
-	// indexedAs holds the index entries of each broadcast, by sequence
-	// (an id has more than one spelling), as this writable transaction
-	// read or wrote it, so writing it back touches only the entries that
-	// changed.
+	histories map[uint64][]tocsin.Event
+	// indexedAs holds the index entries of each broadcast as this
+	// writable transaction read or wrote it, so writing it back touches
+	// only the entries that changed.
 	indexedAs map[uint64][]indexEntry
 	// inline marks broadcasts stored before their history moved to the
 	// audit trail: they keep it in the record.
-	inline map[string]bool
+	inline map[uint64]bool
 	// orgs holds the organisations this transaction has read: the
 	// filings of one department that share a commit decode its record
 	// once. An Organisation has no references, so a copy is a deep one.
@@ -55,8 +58,8 @@ type tx struct {
 }
 
 func newTx(btx *bolt.Tx, db *DB) *tx {
-	return &tx{btx: btx, regions: db.regions, written: map[string]string{}, stated: map[string]string{}, providers: &db.providers,
-		histories: map[string][]tocsin.Event{}, inline: map[string]bool{}, orgs: map[string]tocsin.Organisation{},
+	return &tx{btx: btx, regions: db.regions, written: map[uint64]string{}, stated: map[uint64]string{}, providers: &db.providers,
+		histories: map[uint64][]tocsin.Event{}, inline: map[uint64]bool{}, orgs: map[string]tocsin.Organisation{},
 		sharedOrgs: &db.orgs, sharedCreds: &db.creds}
 }
 
@@ -159,7 +162,7 @@ func (t *tx) broadcastBySeq(seq uint64, id string) (*tocsin.Broadcast, error) {
 		// is indexed now, before it can.
 		t.rememberIndexes(seq, t.indexes(b, u64(seq)))
 	}
-	return b, t.fillHistory(b)
+	return b, t.fillHistory(seq, b)
 }
 
 // recordBySeq reads a broadcast's record alone: its History is empty
@@ -186,9 +189,7 @@ func (t *tx) storedRecord(seq uint64, id string) (*tocsin.Broadcast, error) {
 		return nil, fmt.Errorf("decode broadcast %s: %w", id, err)
 	}
 	if len(b.History) > 0 {
-		// By the record's own id, which every later lookup uses: the
-		// caller's may be another spelling of it (BC1 for BC000001).
-		t.inline[b.ID] = true
+		t.inline[seq] = true
 	}
 	return b, nil
 }
@@ -208,12 +209,12 @@ func decodeBroadcast(stored []byte) (*tocsin.Broadcast, error) {
 
 // fillHistory gives b, as recordBySeq read it, its history: the one it
 // was written with in this transaction, or the audit trail's events.
-func (t *tx) fillHistory(b *tocsin.Broadcast) error {
-	if h, written := t.histories[b.ID]; written {
+func (t *tx) fillHistory(seq uint64, b *tocsin.Broadcast) error {
+	if h, written := t.histories[seq]; written {
 		b.History = slices.Clone(h)
 		return nil
 	}
-	if t.inline[b.ID] {
+	if t.inline[seq] {
 		return nil
 	}
 	var err error
@@ -263,7 +264,7 @@ func (t *tx) PutBroadcast(b *tocsin.Broadcast) error {
 	// The history is the audit trail's (see broadcastBySeq): the record
 	// does not keep a second copy.
 	stored := *b
-	if !t.inline[b.ID] {
+	if !t.inline[seq] {
 		stored.History = nil
 	}
 	data, err := json.Marshal(&stored)
@@ -271,11 +272,11 @@ func (t *tx) PutBroadcast(b *tocsin.Broadcast) error {
 		return fmt.Errorf("encode broadcast %s: %w", b.ID, err)
 	}
 	data = encodeRecord(data)
-	t.histories[b.ID] = slices.Clone(b.History)
+	t.histories[seq] = slices.Clone(b.History)
 	if err := t.btx.Bucket(bucketBroadcasts).Put(key, data); err != nil {
 		return fmt.Errorf("put broadcast %s: %w", b.ID, err)
 	}
-	t.written[b.ID] = sum(data)
+	t.written[seq] = sum(data)
 	is := t.indexes(b, key)
 	if err := t.reindex(was, is); err != nil {
 		return err
@@ -447,7 +448,7 @@ func (t *tx) Broadcasts(q tocsin.Query) (tocsin.Page, error) {
 		if q.WithoutHistory {
 			return true, nil
 		}
-		return true, t.fillHistory(b)
+		return true, t.fillHistory(seq, b)
 	})
 	return page, err
 }
