@@ -44,6 +44,7 @@ type coordinator struct {
 	embedded   *natsbus.Embedded // nil with an external NATS
 	bus        *natsbus.Bus
 	dispatcher *natsbus.Dispatcher
+	scheduler  *schedule.Scheduler
 	registry   *natsbus.Registry
 	resolver   *natsbus.Resolver
 	calendars  *calendar.Book
@@ -159,12 +160,12 @@ func (c *coordinator) start(ctx context.Context) error {
 	c.httpAddr = c.listener.Addr().String()
 
 	c.dispatcher.Start(c.loopCtx, c.loops)
-	sched := &schedule.Scheduler{
+	c.scheduler = &schedule.Scheduler{
 		Service: c.service, Log: log, LateAfter: cfg.LateAfter,
 		OnRelease: c.metrics.Released,
 		OnLate:    func(n int) { c.lateDispatches.Store(int64(n)) },
 	}
-	c.loops.Go(c.loopCtx, "scheduler", func(ctx context.Context) error { sched.Run(ctx); return nil })
+	c.loops.Go(c.loopCtx, "scheduler", func(ctx context.Context) error { c.scheduler.Run(ctx); return nil })
 	c.loops.Go(c.loopCtx, "retention-purge", c.purgeDaily)
 	c.startNotifications()
 	if c.embedded != nil {
@@ -378,6 +379,9 @@ func (c *coordinator) ready(ctx context.Context) httpapi.Readiness {
 	r := httpapi.Readiness{Details: map[string]any{"nats_url": c.natsURL}}
 	r.Reasons = append(r.Reasons, c.loops.Down()...)
 	r.Reasons = append(r.Reasons, c.dispatcher.Problems(ctx)...)
+	if c.scheduler != nil {
+		r.Reasons = append(r.Reasons, c.scheduler.Problems()...)
+	}
 	if c.embedded != nil {
 		if err := c.embedded.JetStreamOn(); err != nil {
 			r.Reasons = append(r.Reasons, err.Error())

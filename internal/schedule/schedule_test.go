@@ -2,6 +2,9 @@ package schedule_test
 
 import (
 	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,5 +57,74 @@ func TestSchedulerExpiresClosedWindows(t *testing.T) {
 		if p.Status != tocsin.DeliveryStopped {
 			t.Errorf("provider %s is %s, want stopped", p.Provider, p.Status)
 		}
+	}
+}
+
+// countingStore counts the write transactions made on a store.
+type countingStore struct {
+	tocsin.Store
+	updates atomic.Int64
+}
+
+func (s *countingStore) Update(ctx context.Context, fn func(tocsin.Tx) error) error {
+	s.updates.Add(1)
+	return s.Store.Update(ctx, fn)
+}
+
+// A due broadcast that cannot be released is not a silent failure: the
+// scheduler says so for readiness, asks again once a second rather than
+// at once for ever, and releases the others due all the same.
+func TestFailingReleaseIsReportedNotSpun(t *testing.T) {
+	filed := time.Date(2026, 9, 18, 10, 0, 0, 0, tocsin.Shanghai)
+	sendAt := time.Date(2026, 10, 9, 9, 0, 0, 0, tocsin.Shanghai)
+	clock := testkit.NewClock(filed)
+	store := testkit.MustStore(t, nil)
+	svc := testkit.MustService(t, store, clock)
+	testkit.MustSeed(t, svc, testkit.Directory)
+	ctx := context.Background()
+	var ids []string
+	for _, title := range []string{"First", "Second"} {
+		b, _, err := svc.File(ctx, testkit.Actor(t, "gd-met"), tocsin.Filing{
+			Title: title, Content: "【广东省气象局】国庆假期出行请关注天气预报。", Scope: []string{"440100"}, SendAt: &sendAt,
+		}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Approve(ctx, testkit.Actor(t, "gd-cab"), b.ID); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, b.ID)
+	}
+	counted := &countingStore{Store: testkit.FailingBroadcast(store, ids[0], errors.New("the record will not decode"))}
+	svc.Store = counted
+	clock.Set(sendAt.Add(time.Minute))
+
+	released := make(chan int, 10)
+	s := &schedule.Scheduler{Service: svc, Log: testkit.Logger(t), FailingAfter: 300 * time.Millisecond,
+		OnRelease: func(n int) { released <- n }}
+	if p := s.Problems(); len(p) != 0 {
+		t.Fatalf("problems before the first round: %v", p)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	select {
+	case n := <-released:
+		if n != 1 {
+			t.Errorf("released %d, want the second", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second was not released")
+	}
+	time.Sleep(1500 * time.Millisecond)
+	p := s.Problems()
+	if len(p) != 1 || !strings.Contains(p[0], "release") || !strings.Contains(p[0], ids[0]) {
+		t.Errorf("problems %v, want the failing release, naming %s", p, ids[0])
+	}
+	// A round a second: a handful of transactions, not a spin.
+	if n := counted.updates.Load(); n > 6 {
+		t.Errorf("%d write transactions in about 1.5 s: the failing release is retried without pause", n)
 	}
 }

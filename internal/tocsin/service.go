@@ -653,7 +653,9 @@ func (s *Service) ReleaseDue(ctx context.Context) (int, error) {
 // changeDue runs fn, in a transaction of its own, on each broadcast that
 // due lists from an index, and returns on how many fn made its change
 // (it reports whether it did: each may have changed since the index was
-// read). what names the change in errors.
+// read). what names the change in errors. One that fails is passed over,
+// not waited on: the others due after it are changed all the same, and
+// the error names every one that failed.
 func (s *Service) changeDue(ctx context.Context, what string, due func(ReadTx) ([]string, error),
 	fn func(tx Tx, b *Broadcast, now time.Time) (bool, error)) (int, error) {
 	var ids []string
@@ -666,7 +668,12 @@ func (s *Service) changeDue(ctx context.Context, what string, due func(ReadTx) (
 		return 0, err
 	}
 	n := 0
+	var failed []error
 	for _, id := range ids {
+		if ctx.Err() != nil {
+			failed = append(failed, ctx.Err())
+			break
+		}
 		changed := false
 		_, err := s.change(ctx, id, func(tx Tx, b *Broadcast, now time.Time) error {
 			var err error
@@ -674,13 +681,14 @@ func (s *Service) changeDue(ctx context.Context, what string, due func(ReadTx) (
 			return err
 		})
 		if err != nil {
-			return n, fmt.Errorf("%s %s: %w", what, id, err)
+			failed = append(failed, fmt.Errorf("%s %s: %w", what, id, err))
+			continue
 		}
 		if changed {
 			n++
 		}
 	}
-	return n, nil
+	return n, errors.Join(failed...)
 }
 
 // NextRelease returns when the next approved broadcast is due.

@@ -778,6 +778,32 @@ func TestApproveAfterSendTimeReleasesAtOnce(t *testing.T) {
 	}
 }
 
+// A broadcast whose release fails (its record will not decode, say)
+// holds up none of those due after it: they are released, and the error
+// names the one that failed, which is asked again next round.
+func TestReleaseDuePassesOverOneThatFails(t *testing.T) {
+	e := mustService(t, filedAt)
+	first := e.mustFile(t, "gd-met", ordinary("First", "440100"))
+	second := e.mustFile(t, "gd-met", ordinary("Second", "440100"))
+	e.mustApprove(t, "gd-cab", first.ID)
+	e.mustApprove(t, "gd-cab", second.ID)
+	broken := errors.New("the record will not decode")
+	e.svc.Store = testkit.FailingBroadcast(e.store, first.ID, broken)
+	e.clock.Set(onTime.Add(time.Minute))
+
+	n, err := e.svc.ReleaseDue(context.Background())
+	if n != 1 || !errors.Is(err, broken) || !strings.Contains(err.Error(), first.ID) {
+		t.Fatalf("ReleaseDue = %d, %v; want the second released and the first named", n, err)
+	}
+	if got := e.get(t, second.ID); got.Status != tocsin.StatusDispatching {
+		t.Errorf("the second is %s, want dispatching", got.Status)
+	}
+	e.svc.Store = e.store // mended
+	if n, err := e.svc.ReleaseDue(context.Background()); n != 1 || err != nil {
+		t.Errorf("ReleaseDue once mended = %d, %v; want the first released", n, err)
+	}
+}
+
 func TestApproveAfterSendWindowClosed(t *testing.T) {
 	e := mustService(t, filedAt)
 	f := ordinary("window", "440100")
