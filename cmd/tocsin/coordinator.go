@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -404,10 +405,22 @@ func (c *coordinator) ready(ctx context.Context) httpapi.Readiness {
 	return r
 }
 
-// serve answers HTTP until ctx ends, then drains in-flight requests.
+// serve answers HTTP until ctx ends, then drains in-flight requests:
+// those still running after the drain's 4 s have their contexts ended
+// and are waited for (2 s more at most), so that none outlives the store
+// and the bus they use.
 func (c *coordinator) serve(ctx context.Context) error {
+	requests, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
+	var running sync.WaitGroup
+	handler := c.handler()
 	srv := &http.Server{
-		Handler:           c.handler(),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			running.Add(1)
+			defer running.Done()
+			handler.ServeHTTP(w, r)
+		}),
+		BaseContext:       func(net.Listener) context.Context { return requests },
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -428,8 +441,21 @@ func (c *coordinator) serve(ctx context.Context) error {
 	c.log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	err := srv.Shutdown(shutdownCtx)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err != nil {
+		c.log.Warn("requests still running after the drain; ending them")
+		endRequests()
+		_ = srv.Close()
+	}
+	ended := make(chan struct{})
+	go func() { running.Wait(); close(ended) }()
+	select {
+	case <-ended:
+	case <-time.After(2 * time.Second):
+		c.log.Error("requests still running after they were ended; stopping without them")
 	}
 	return nil
 }

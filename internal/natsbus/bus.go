@@ -357,6 +357,14 @@ func (b *Bus) ensureShared(ctx context.Context, what string, request func(contex
 // simply sent again; an error JetStream answers with (a config it
 // refuses) is returned at once.
 func (b *Bus) assetRequest(ctx context.Context, what string, request func(context.Context) error) error {
+	if _, bounded := ctx.Deadline(); !bounded {
+		// A caller with no deadline of its own (an HTTP request, say)
+		// gets a loop's: asked again for ever, a cluster without a
+		// quorum would hold it, and whatever it holds, for ever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, setupTimeout)
+		defer cancel()
+	}
 	pause := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		attemptCtx, cancel := context.WithTimeout(ctx, assetAttempt)

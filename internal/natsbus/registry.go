@@ -71,28 +71,40 @@ func (r *Registry) Register(ctx context.Context, p tocsin.Provider) (Credentials
 	if err := tocsin.ValidateProvider(&p, r.Service.Regions); err != nil {
 		return Credentials{}, err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old, err := r.stored(ctx, p.ID)
-	if err != nil && !tocsin.IsCode(err, tocsin.CodeNotFound) {
-		return Credentials{}, err
-	}
-	if old != nil {
-		p.NATSAccount, p.NATSAccountJWT, p.NATSUserKey = old.NATSAccount, old.NATSAccountJWT, old.NATSUserKey
-	}
-	u, err := r.reissue(ctx, &p)
+	u, err := r.registerLocked(ctx, &p)
 	if err != nil {
 		return Credentials{}, err
 	}
-	p.CreatedAt = r.Service.Clock.Now()
-	if err := r.Service.PutProvider(ctx, p); err != nil {
-		return Credentials{}, err
-	}
+	// Outside the lock: making the consumer can wait on JetStream for
+	// seconds, and a revocation (core NATS only) must not wait behind it.
 	if err := r.Bus.EnsureProviderConsumer(ctx, p.ID); err != nil {
 		return Credentials{}, tocsin.Errorf(tocsin.CodeUnavailable,
 			"provider %s is registered, but its consumer could not be created yet (NATS unavailable); it will be at the next start: %v", p.ID, err)
 	}
 	return r.credentials(&p, u), nil
+}
+
+// registerLocked issues p's credentials and stores it, holding the
+// registry's lock.
+func (r *Registry) registerLocked(ctx context.Context, p *tocsin.Provider) (UserCreds, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, err := r.stored(ctx, p.ID)
+	if err != nil && !tocsin.IsCode(err, tocsin.CodeNotFound) {
+		return UserCreds{}, err
+	}
+	if old != nil {
+		p.NATSAccount, p.NATSAccountJWT, p.NATSUserKey = old.NATSAccount, old.NATSAccountJWT, old.NATSUserKey
+	}
+	u, err := r.reissue(ctx, p)
+	if err != nil {
+		return UserCreds{}, err
+	}
+	p.CreatedAt = r.Service.Clock.Now()
+	if err := r.Service.PutProvider(ctx, *p); err != nil {
+		return UserCreds{}, err
+	}
+	return u, nil
 }
 
 // reissue gives p a new user, revoking its current one, signs its account
