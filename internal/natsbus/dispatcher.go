@@ -1036,16 +1036,31 @@ func (d *Dispatcher) reconcile(ctx context.Context) error {
 	if err != nil || len(stale) == 0 {
 		return err
 	}
-	// Anything still in the outbox has not been published yet.
-	if _, n, err := d.OldestOutbox(ctx); err != nil || n > 0 {
+	// Anything still in the outbox has not been published yet: wait for
+	// the relay. A held provider's dispatches stay there until it is
+	// released, so they are not waited for: that provider is passed over,
+	// and the others reconciled.
+	held := d.heldNow()
+	var unpublished []tocsin.OutboxMessage
+	err = d.Service.Store.View(ctx, func(tx tocsin.ReadTx) error {
+		var err error
+		unpublished, err = tx.OutboxExcept(1, held, nil)
+		return err
+	})
+	if err != nil || len(unpublished) > 0 {
 		return err
 	}
+	var failed []error
 	for provider, ids := range stale {
+		if held[provider] {
+			continue
+		}
 		reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
 		c, err := d.Bus.js.Consumer(reqCtx, DispatchStream, provider)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("consumer %s: %w", provider, err)
+			failed = append(failed, fmt.Errorf("consumer %s: %w", provider, err))
+			continue
 		}
 		info := c.CachedInfo()
 		if info.NumPending > 0 || info.NumAckPending > 0 {
@@ -1058,7 +1073,7 @@ func (d *Dispatcher) reconcile(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return errors.Join(failed...)
 }
 
 // overRate logs, at most once a minute per provider, that a provider's

@@ -209,6 +209,40 @@ func TestReconciliationFailsWhatNothingWillDeliver(t *testing.T) {
 	}
 }
 
+// A disabled provider's dispatches wait in the outbox until it is enabled
+// again; they must not keep every other provider's lost dispatches from
+// being reconciled.
+func TestReconciliationPassesOverHeldProviders(t *testing.T) {
+	c := newCoordinator(t, raw, cucc)
+	if err := c.registry.SetDisabled(testContext(t), cucc.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	d := natsbus.NewDispatcher(c.bus, c.svc, c.log)
+	d.GiveUpAfter, d.ReconcileEvery = 500*time.Millisecond, 100*time.Millisecond
+	c.svc.Published = d.Kick
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	b := c.fileEmergency(t, "440100")
+	waitFor(t, "raw's dispatch to be published", func() (bool, error) { return c.outboxLen(t) == 1, nil })
+	msg := fetchOne(t, providerJS(t, c, raw.ID), raw.ID)
+	if err := msg.DoubleAck(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "raw's dispatch to be reconciled as failed, cucc's held", func() (bool, error) {
+		got, err := c.svc.Get(testContext(t), admin, b.ID)
+		if err != nil {
+			return false, err
+		}
+		return hasProgress(got, raw.ID, tocsin.DeliveryFailed) && hasProgress(got, cucc.ID, tocsin.DeliveryQueued), nil
+	})
+	if n := c.outboxLen(t); n != 1 {
+		t.Errorf("outbox holds %d, want cucc's dispatch", n)
+	}
+}
+
 // In a cluster, nats-server now and then answers none of several identical
 // stream or consumer requests made at once (see Bus.assetRequest), and the
 // relay, the receipts loop and the dead-letter loop ensure theirs together
