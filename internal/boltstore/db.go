@@ -86,6 +86,9 @@ type DB struct {
 
 	healthMu sync.Mutex // guards health; taken alone
 	health   health
+	// stuckAfter is how long one batch may take before Writable says the
+	// disk is not answering (stuckCommitAfter; tests shorten it).
+	stuckAfter time.Duration
 
 	// unsealed is set when a commit became visible without a confirmed
 	// fsync; the writer seals before anything else (see health.go). Only
@@ -141,7 +144,7 @@ func Open(path string, regions tocsin.Regions, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db := &DB{
-		bolt: b, path: path, regions: regions, log: log,
+		bolt: b, path: path, regions: regions, log: log, stuckAfter: stuckCommitAfter,
 		commits:   make(chan *commit, maxBatch),
 		stopped:   make(chan struct{}),
 		sick:      make(chan struct{}, 1),
@@ -378,6 +381,8 @@ func (db *DB) commitLoop() {
 // system) the whole batch is answered with an unavailable error and none
 // of it is kept (see health.go).
 func (db *DB) commitBatch(batch []*commit) {
+	db.committingSince(time.Now())
+	defer db.committingSince(time.Time{})
 	if db.bolt == nil || db.readOnly {
 		if err := db.reopen(); err != nil {
 			db.markDown("reopen", err)
@@ -415,7 +420,9 @@ func (db *DB) commitBatch(batch []*commit) {
 			continue
 		}
 		id := btx.ID()
-		if err := btx.Commit(); err != nil {
+		err = btx.Commit()
+		db.committingSince(time.Time{}) // done with the disk before answering
+		if err != nil {
 			db.log.Debug("commit failed", slog.Any("error", err), slog.Int("batch", len(pending))) // markDown logs an outage once
 			answer(pending, db.commitFailed(id, err))
 			return

@@ -1364,3 +1364,37 @@ func keysNotIn(a, b map[string]bool) []string {
 	slices.Sort(out)
 	return out
 }
+
+// A disk that stops answering fails no commit: it holds one. Writable
+// says so once a batch has taken stuckAfter, so that readiness does not
+// stay green while every filing waits, and clears once it is done.
+func TestAStuckCommitIsReported(t *testing.T) {
+	db := mustOpen(t)
+	db.stuckAfter = 200 * time.Millisecond
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Update(context.Background(), func(tocsin.Tx) error {
+			<-release // the batch under way, as a hung fsync holds it
+			return nil
+		})
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for db.Writable() == nil {
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatal("Writable still nil with a batch under way for 5 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := db.Writable(); !tocsin.IsCode(err, tocsin.CodeUnavailable) || !strings.Contains(err.Error(), "not answering") {
+		t.Errorf("Writable = %v, want unavailable: the disk is not answering", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Writable(); err != nil {
+		t.Errorf("Writable after the batch = %v, want nil", err)
+	}
+}

@@ -61,6 +61,10 @@ var probeKey = []byte("probe") // meta: the time of the last probe write
 // health is what Writable and LastCommit report; the writer updates it.
 type health struct {
 	lastCommit time.Time
+	// committing is when the batch under way began, zero while the
+	// writer waits for work: a disk that stops answering (a hung fsync,
+	// a stalled network volume) fails no commit, it holds one for ever.
+	committing time.Time
 	down       *tocsin.Error // why the store cannot commit; nil while it can
 	cause      error         // the failure behind down, to judge recovery
 	since      time.Time     // first failure of the current outage
@@ -75,10 +79,29 @@ type health struct {
 func (db *DB) Writable() error {
 	db.healthMu.Lock()
 	defer db.healthMu.Unlock()
-	if db.health.down == nil {
-		return nil
+	if db.health.down != nil {
+		return db.health.down
 	}
-	return db.health.down
+	if at := db.health.committing; !at.IsZero() {
+		if d := time.Since(at); d >= db.stuckAfter {
+			return tocsin.Errorf(tocsin.CodeUnavailable,
+				"the store has been committing for %s: the disk is not answering, and filings wait for it", d.Round(time.Second))
+		}
+	}
+	return nil
+}
+
+// stuckCommitAfter is how long one batch may take before Writable says
+// the disk is not answering. A batch takes milliseconds; the largest, a
+// purge of many finished broadcasts, well under a second.
+const stuckCommitAfter = 10 * time.Second
+
+// committingSince records that a batch began (or, with the zero time,
+// that the writer is done with it).
+func (db *DB) committingSince(t time.Time) {
+	db.healthMu.Lock()
+	db.health.committing = t
+	db.healthMu.Unlock()
 }
 
 // LastCommit is when the store last committed a transaction (zero before
