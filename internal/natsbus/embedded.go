@@ -26,10 +26,13 @@ type Embedded struct {
 	path string // the generated configuration file
 	log  *slog.Logger
 
-	mu   sync.Mutex     // serialises restarts
-	cfg  ServerConfig   // written at start, never changed after
-	srv  *server.Server // guarded by mu once started
-	port int            // the client port, kept across restarts
+	mu  sync.Mutex   // serialises restarts
+	cfg ServerConfig // written at start, never changed after
+	// srv is the server running (or the one shut down while a restart
+	// makes the next): swapped under mu, read without it, so that
+	// readiness need not wait out a restart to say JetStream is off.
+	srv  atomic.Pointer[server.Server]
+	port int // the client port, kept across restarts
 
 	storeFailed atomic.Bool // a stream's store failed to write since the server started
 
@@ -76,10 +79,12 @@ func StartEmbedded(dir, listen string, keys *Keys, log *slog.Logger) (*Embedded,
 	if err != nil {
 		return nil, err
 	}
-	if e.srv, err = e.newServer(opts); err != nil {
+	srv, err := e.newServer(opts)
+	if err != nil {
 		return nil, err
 	}
-	e.port = e.srv.Addr().(*net.TCPAddr).Port
+	e.srv.Store(srv)
+	e.port = srv.Addr().(*net.TCPAddr).Port
 	return e, nil
 }
 
@@ -162,15 +167,15 @@ func (e *Embedded) writeConfig() (*server.Options, error) {
 func (e *Embedded) ClientURL() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.srv.ClientURL()
+	return e.srv.Load().ClientURL()
 }
 
 // Shutdown stops the server and waits until it has.
 func (e *Embedded) Shutdown() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.srv.Shutdown()
-	e.srv.WaitForShutdown()
+	e.srv.Load().Shutdown()
+	e.srv.Load().WaitForShutdown()
 }
 
 // KeepJetStream watches the server's JetStream until ctx ends. When its
@@ -218,9 +223,7 @@ var ErrJetStreamOff = errors.New("nats: JetStream cannot store messages (its dis
 // JetStreamOn returns ErrJetStreamOff while the server's JetStream is off
 // or one of its streams has failed to write.
 func (e *Embedded) JetStreamOn() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.srv.JetStreamEnabled() || e.storeFailed.Load() {
+	if !e.srv.Load().JetStreamEnabled() || e.storeFailed.Load() {
 		return ErrJetStreamOff
 	}
 	return nil
@@ -245,14 +248,15 @@ func (e *Embedded) restart() error {
 		return err
 	}
 	opts.Port = e.port // keep the address clients know
-	e.srv.Shutdown()
-	e.srv.WaitForShutdown()
+	old := e.srv.Load()
+	old.Shutdown()
+	old.WaitForShutdown()
 	e.storeFailed.Store(false)
 	srv, err := e.newServer(opts)
 	if err != nil {
 		return err
 	}
-	e.srv = srv
+	e.srv.Store(srv)
 	return nil
 }
 

@@ -7,15 +7,15 @@ package natsbus
 func (e *Embedded) SwitchOffJetStream() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.srv.ShutdownJetStream()
+	return e.srv.Load().ShutdownJetStream()
 }
 
 // Stop stops the server as a crash of its node would.
 func (e *Embedded) Stop() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.srv.Shutdown()
-	e.srv.WaitForShutdown()
+	e.srv.Load().Shutdown()
+	e.srv.Load().WaitForShutdown()
 }
 
 // Restart starts it again on the same port and store.
