@@ -162,6 +162,24 @@ func TestDispatcherStartsOnceNATSAnswers(t *testing.T) {
 	}
 }
 
+// startReconciling runs a dispatcher that gives up on a dispatch after
+// half a second and reconciles ten times a second.
+func (c *coordinator) startReconciling(t *testing.T) {
+	c.startDispatcher(t, func(d *natsbus.Dispatcher) {
+		d.GiveUpAfter, d.ReconcileEvery = 500*time.Millisecond, 100*time.Millisecond
+	})
+}
+
+// takeWithoutReceipt has provider take its next dispatch and acknowledge
+// it, and send no receipt for it.
+func (c *coordinator) takeWithoutReceipt(t *testing.T, provider string) {
+	t.Helper()
+	msg := fetchOne(t, providerJS(t, c, provider), provider)
+	if err := msg.DoubleAck(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A dispatch JetStream gave up on while no advisory reached the
 // coordinator (or whose receipts were lost) does not stay queued for
 // ever: once the provider's consumer has nothing left to deliver, it is
@@ -169,22 +187,12 @@ func TestDispatcherStartsOnceNATSAnswers(t *testing.T) {
 // provider has not yet pulled stays queued.
 func TestReconciliationFailsWhatNothingWillDeliver(t *testing.T) {
 	c := newCoordinator(t, raw, cucc)
-	d := natsbus.NewDispatcher(c.bus, c.svc, c.log)
-	d.GiveUpAfter, d.ReconcileEvery = 500*time.Millisecond, 100*time.Millisecond
-	c.svc.Published = d.Kick
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
+	c.startReconciling(t)
 	b := c.fileEmergency(t, "440100")
 	waitFor(t, "the dispatches to be published", func() (bool, error) { return c.outboxLen(t) == 0, nil })
-	// raw takes its dispatch and acks it, and its receipt never arrives;
-	// cucc is not pulling at all.
-	msg := fetchOne(t, providerJS(t, c, raw.ID), raw.ID)
-	if err := msg.DoubleAck(testContext(t)); err != nil {
-		t.Fatal(err)
-	}
+	// raw takes its dispatch and its receipt never arrives; cucc is not
+	// pulling at all.
+	c.takeWithoutReceipt(t, raw.ID)
 	progress := func(provider string) tocsin.ProviderProgress {
 		got, err := c.svc.Get(testContext(t), admin, b.ID)
 		if err != nil {
@@ -217,20 +225,10 @@ func TestReconciliationPassesOverHeldProviders(t *testing.T) {
 	if err := c.registry.SetDisabled(testContext(t), cucc.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	d := natsbus.NewDispatcher(c.bus, c.svc, c.log)
-	d.GiveUpAfter, d.ReconcileEvery = 500*time.Millisecond, 100*time.Millisecond
-	c.svc.Published = d.Kick
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
+	c.startReconciling(t)
 	b := c.fileEmergency(t, "440100")
 	waitFor(t, "raw's dispatch to be published", func() (bool, error) { return c.outboxLen(t) == 1, nil })
-	msg := fetchOne(t, providerJS(t, c, raw.ID), raw.ID)
-	if err := msg.DoubleAck(testContext(t)); err != nil {
-		t.Fatal(err)
-	}
+	c.takeWithoutReceipt(t, raw.ID)
 	waitFor(t, "raw's dispatch to be reconciled as failed, cucc's held", func() (bool, error) {
 		got, err := c.svc.Get(testContext(t), admin, b.ID)
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,18 +17,6 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
-
-// countingStore counts the write transactions the coordinator commits,
-// each one fsync of the real bbolt file underneath.
-type countingStore struct {
-	tocsin.Store
-	updates atomic.Int64
-}
-
-func (s *countingStore) Update(ctx context.Context, fn func(tocsin.Tx) error) error {
-	s.updates.Add(1)
-	return s.Store.Update(ctx, fn)
-}
 
 // audit is the audit trail about target, from the store.
 func (c *coordinator) audit(t *testing.T, target string) []tocsin.AuditEntry {
@@ -184,7 +171,7 @@ func TestReceiptFloodIsBounded(t *testing.T) {
 	limits := natsbus.DefaultProviderLimits
 	limits.ReceiptBacklog, limits.ReceiptsPerSecond, limits.ReceiptBurst = 1000, 100, 200
 	c.bus.Limits = limits
-	store := &countingStore{Store: c.svc.Store}
+	store := &testkit.CountingStore{Store: c.svc.Store}
 	c.svc.Store = store
 	var mu sync.Mutex
 	applied := map[string]int{}
@@ -212,7 +199,7 @@ func TestReceiptFloodIsBounded(t *testing.T) {
 	})
 
 	const flood = 10_000
-	before := store.updates.Load()
+	before := store.Updates()
 	auditBefore := len(c.audit(t, b.ID))
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -258,7 +245,7 @@ func TestReceiptFloodIsBounded(t *testing.T) {
 	cmccApplied := applied["cmcc"]
 	mu.Unlock()
 	elapsed := time.Since(start)
-	updates := store.updates.Load() - before
+	updates := store.Updates() - before
 	entries := 0 // the providers' (the relay's dispatch_published may land late)
 	for _, e := range c.audit(t, b.ID)[auditBefore:] {
 		if strings.HasPrefix(e.By, "provider:") {

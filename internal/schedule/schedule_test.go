@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +11,14 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/testkit"
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
+
+// start runs s until the test ends.
+func start(t *testing.T, s *schedule.Scheduler) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
 
 // The scheduler's loop ends a broadcast whose send_until has passed:
 // providers still sending get a stop, and the broadcast shows expired.
@@ -31,11 +38,7 @@ func TestSchedulerExpiresClosedWindows(t *testing.T) {
 	}
 
 	expired := make(chan int, 10)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	s := &schedule.Scheduler{Service: svc, Log: testkit.Logger(t), OnExpire: func(n int) { expired <- n }}
-	go func() { defer close(done); s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	start(t, &schedule.Scheduler{Service: svc, Log: testkit.Logger(t), OnExpire: func(n int) { expired <- n }})
 
 	clock.Set(until.Add(time.Second))
 	select {
@@ -58,17 +61,6 @@ func TestSchedulerExpiresClosedWindows(t *testing.T) {
 			t.Errorf("provider %s is %s, want stopped", p.Provider, p.Status)
 		}
 	}
-}
-
-// countingStore counts the write transactions made on a store.
-type countingStore struct {
-	tocsin.Store
-	updates atomic.Int64
-}
-
-func (s *countingStore) Update(ctx context.Context, fn func(tocsin.Tx) error) error {
-	s.updates.Add(1)
-	return s.Store.Update(ctx, fn)
 }
 
 // A due broadcast that cannot be released is not a silent failure: the
@@ -95,7 +87,7 @@ func TestFailingReleaseIsReportedNotSpun(t *testing.T) {
 		}
 		ids = append(ids, b.ID)
 	}
-	counted := &countingStore{Store: testkit.FailingBroadcast(store, ids[0], errors.New("the record will not decode"))}
+	counted := &testkit.CountingStore{Store: testkit.FailingBroadcast(store, ids[0], errors.New("the record will not decode"))}
 	svc.Store = counted
 	clock.Set(sendAt.Add(time.Minute))
 
@@ -105,10 +97,7 @@ func TestFailingReleaseIsReportedNotSpun(t *testing.T) {
 	if p := s.Problems(); len(p) != 0 {
 		t.Fatalf("problems before the first round: %v", p)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); s.Run(runCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	start(t, s)
 
 	select {
 	case n := <-released:
@@ -124,7 +113,7 @@ func TestFailingReleaseIsReportedNotSpun(t *testing.T) {
 		t.Errorf("problems %v, want the failing release, naming %s", p, ids[0])
 	}
 	// A round a second: a handful of transactions, not a spin.
-	if n := counted.updates.Load(); n > 6 {
+	if n := counted.Updates(); n > 6 {
 		t.Errorf("%d write transactions in about 1.5 s: the failing release is retried without pause", n)
 	}
 }

@@ -2,9 +2,25 @@ package testkit
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/tocsin-dev/tocsin/internal/tocsin"
 )
+
+// CountingStore is a store that counts its write transactions, each one
+// fsync of the real bbolt file underneath.
+type CountingStore struct {
+	tocsin.Store
+	updates atomic.Int64
+}
+
+func (s *CountingStore) Update(ctx context.Context, fn func(tocsin.Tx) error) error {
+	s.updates.Add(1)
+	return s.Store.Update(ctx, fn)
+}
+
+// Updates is how many write transactions were made.
+func (s *CountingStore) Updates() int64 { return s.updates.Load() }
 
 // FailingBroadcast is store, real in everything, except that reading the
 // broadcast id fails with err, in reads and writes alike: one record that
@@ -28,26 +44,24 @@ func (s failingStore) View(ctx context.Context, fn func(tocsin.ReadTx) error) er
 	return s.Store.View(ctx, func(tx tocsin.ReadTx) error { return fn(failingReadTx{ReadTx: tx, s: s}) })
 }
 
+// read is tx's Broadcast, failing for the broken one.
+func (s failingStore) read(id string, tx tocsin.ReadTx) (*tocsin.Broadcast, error) {
+	if id == s.id {
+		return nil, s.err
+	}
+	return tx.Broadcast(id)
+}
+
 type failingTx struct {
 	tocsin.Tx
 	s failingStore
 }
 
-func (t failingTx) Broadcast(id string) (*tocsin.Broadcast, error) {
-	if id == t.s.id {
-		return nil, t.s.err
-	}
-	return t.Tx.Broadcast(id)
-}
+func (t failingTx) Broadcast(id string) (*tocsin.Broadcast, error) { return t.s.read(id, t.Tx) }
 
 type failingReadTx struct {
 	tocsin.ReadTx
 	s failingStore
 }
 
-func (t failingReadTx) Broadcast(id string) (*tocsin.Broadcast, error) {
-	if id == t.s.id {
-		return nil, t.s.err
-	}
-	return t.ReadTx.Broadcast(id)
-}
+func (t failingReadTx) Broadcast(id string) (*tocsin.Broadcast, error) { return t.s.read(id, t.ReadTx) }
