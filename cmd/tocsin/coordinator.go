@@ -380,9 +380,6 @@ func (c *coordinator) ready(ctx context.Context) httpapi.Readiness {
 	r := httpapi.Readiness{Details: map[string]any{"nats_url": c.natsURL}}
 	r.Reasons = append(r.Reasons, c.loops.Down()...)
 	r.Reasons = append(r.Reasons, c.dispatcher.Problems(ctx)...)
-	if c.scheduler != nil {
-		r.Reasons = append(r.Reasons, c.scheduler.Problems()...)
-	}
 	if c.embedded != nil {
 		if err := c.embedded.JetStreamOn(); err != nil {
 			r.Reasons = append(r.Reasons, err.Error())
@@ -398,6 +395,15 @@ func (c *coordinator) ready(ctx context.Context) httpapi.Readiness {
 	r.Details["nats_connected"] = c.bus.Connected()
 	r.Details["dispatch_ready"] = c.dispatcher.Ready()
 	r.Details["receipt_lag_seconds"] = c.dispatcher.ReceiptLag().Seconds()
+	if c.scheduler != nil {
+		// A warning, not a reason: what fails is one broadcast's record
+		// (a store that cannot write is a reason of its own, above), and
+		// an instance taken out of rotation for it would file no
+		// emergency either.
+		for _, p := range c.scheduler.Problems() {
+			r.Warnings = append(r.Warnings, httpapi.Warning{Code: "scheduled_failing", Message: p})
+		}
+	}
 	if gap, ok := c.service.CalendarGap(); ok {
 		r.Warnings = append(r.Warnings, httpapi.Warning{Code: string(tocsin.CodeCalendarMissing), Message: gap.Message(),
 			Year: gap.Year, FirstRefused: gap.FirstRefused.Format(tocsin.DateLayout)})
@@ -406,17 +412,28 @@ func (c *coordinator) ready(ctx context.Context) httpapi.Readiness {
 }
 
 // serve answers HTTP until ctx ends, then drains in-flight requests:
-// those still running after the drain's 4 s have their contexts ended
-// and are waited for (2 s more at most), so that none outlives the store
-// and the bus they use.
+// those still running after the drain's 3 s have their contexts ended
+// and are waited for (1 s more at most), so that none outlives the store
+// and the bus they use, and a stop stays within its 5 s.
 func (c *coordinator) serve(ctx context.Context) error {
 	requests, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
-	var running sync.WaitGroup
+	var (
+		mu       sync.Mutex // guards stopping and running's additions
+		stopping bool
+		running  sync.WaitGroup
+	)
 	handler := c.handler()
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			if stopping {
+				mu.Unlock()
+				http.Error(w, "Tocsin is stopping", http.StatusServiceUnavailable)
+				return
+			}
 			running.Add(1)
+			mu.Unlock()
 			defer running.Done()
 			handler.ServeHTTP(w, r)
 		}),
@@ -439,7 +456,7 @@ func (c *coordinator) serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	c.log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -450,11 +467,14 @@ func (c *coordinator) serve(ctx context.Context) error {
 		endRequests()
 		_ = srv.Close()
 	}
+	mu.Lock()
+	stopping = true // no Add may race the Wait below
+	mu.Unlock()
 	ended := make(chan struct{})
 	go func() { running.Wait(); close(ended) }()
 	select {
 	case <-ended:
-	case <-time.After(2 * time.Second):
+	case <-time.After(time.Second):
 		c.log.Error("requests still running after they were ended; stopping without them")
 	}
 	return nil

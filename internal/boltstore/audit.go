@@ -34,6 +34,9 @@ func (t *tx) Audit(e tocsin.AuditEntry) error {
 		return fmt.Errorf("audit: %w", err)
 	}
 	if seq, isBroadcast := parseID(e.Target); isBroadcast {
+		// Indexed and verified under the id as stored: BC1 and BC000001
+		// are one broadcast, and one trail.
+		e.Target = formatID(seq)
 		// The state once per transaction and target; a later entry of the
 		// transaction says "as before" rather than repeat it (a receipt
 		// batch wrote the same hash five times over).
@@ -59,6 +62,9 @@ func (t *tx) Audit(e tocsin.AuditEntry) error {
 }
 
 func (t *tx) Timeline(target string) ([]tocsin.AuditEntry, error) {
+	if seq, isBroadcast := parseID(target); isBroadcast {
+		target = formatID(seq) // as Audit files it
+	}
 	var out []tocsin.AuditEntry
 	audit := t.btx.Bucket(bucketAudit)
 	state := ""

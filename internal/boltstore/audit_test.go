@@ -310,7 +310,8 @@ func TestVerifyCoversTheTargetIndex(t *testing.T) {
 }
 
 // An audit entry states the record its transaction wrote whatever
-// spelling of the id names its target: BC1 and BC000001 are one record.
+// spelling of the id names its target, and is filed under the id as
+// stored: BC1 and BC000001 are one record, and one trail.
 func TestAuditStatesTheRecordWhateverTheSpelling(t *testing.T) {
 	db := mustOpen(t)
 	var id string
@@ -343,6 +344,15 @@ func TestAuditStatesTheRecordWhateverTheSpelling(t *testing.T) {
 		if tl[0].StateHash != sum(record) {
 			t.Errorf("state hash %q, want the record's %q", tl[0].StateHash, sum(record))
 		}
+		if tl[0].Target != id {
+			t.Errorf("target %q, want it filed as %s", tl[0].Target, id)
+		}
 		return nil
 	})
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := VerifyAudit(db.Path()); err != nil || rep.Entries != 1 {
+		t.Errorf("verify: %+v, %v", rep, err)
+	}
 }

@@ -218,7 +218,7 @@ func (t *tx) fillHistory(seq uint64, b *tocsin.Broadcast) error {
 		return nil
 	}
 	var err error
-	b.History, err = t.history(b.ID)
+	b.History, err = t.history(formatID(seq))
 	return err
 }
 

@@ -212,6 +212,12 @@ func (r *Registry) SetDisabled(ctx context.Context, id string, disabled bool) er
 	if disabled {
 		note = "dispatches disabled"
 	}
+	// Under the lock like any change: change writes back the NATS fields
+	// it read, and a rotation committed in between would be undone (its
+	// new user key and account replaced by the old, which a later
+	// revocation would then miss).
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	_, err := r.change(ctx, id, note, func(p *tocsin.Provider) error {
 		p.Disabled = disabled
 		return nil

@@ -655,7 +655,8 @@ func (s *Service) ReleaseDue(ctx context.Context) (int, error) {
 // (it reports whether it did: each may have changed since the index was
 // read). what names the change in errors. One that fails is passed over,
 // not waited on: the others due after it are changed all the same, and
-// the error names every one that failed.
+// the error names the first three that failed. A store that cannot write
+// ends the round: every other would fail the same way.
 func (s *Service) changeDue(ctx context.Context, what string, due func(ReadTx) ([]string, error),
 	fn func(tx Tx, b *Broadcast, now time.Time) (bool, error)) (int, error) {
 	var ids []string
@@ -682,11 +683,17 @@ func (s *Service) changeDue(ctx context.Context, what string, due func(ReadTx) (
 		})
 		if err != nil {
 			failed = append(failed, fmt.Errorf("%s %s: %w", what, id, err))
+			if IsCode(err, CodeUnavailable) {
+				break // the store's failure, not this broadcast's: the rest would fail alike
+			}
 			continue
 		}
 		if changed {
 			n++
 		}
+	}
+	if len(failed) > 3 {
+		failed = append(failed[:3], fmt.Errorf("and %d more", len(failed)-3))
 	}
 	return n, errors.Join(failed...)
 }

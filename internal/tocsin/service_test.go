@@ -787,9 +787,18 @@ func TestReleaseDuePassesOverOneThatFails(t *testing.T) {
 	second := e.mustFile(t, "gd-met", ordinary("Second", "440100"))
 	e.mustApprove(t, "gd-cab", first.ID)
 	e.mustApprove(t, "gd-cab", second.ID)
+	e.clock.Set(onTime.Add(time.Minute))
+	// A failure that is the store's ends the round: the rest would fail
+	// alike, each a write of its own.
+	e.svc.Store = testkit.FailingBroadcast(e.store, first.ID, tocsin.Errorf(tocsin.CodeUnavailable, "the disk is full"))
+	if n, err := e.svc.ReleaseDue(context.Background()); n != 0 || !tocsin.IsCode(err, tocsin.CodeUnavailable) {
+		t.Fatalf("ReleaseDue with the store unwritable = %d, %v; want none and unavailable", n, err)
+	}
+	if got := e.get(t, second.ID); got.Status != tocsin.StatusApproved {
+		t.Errorf("the second is %s after a round the store ended, want approved", got.Status)
+	}
 	broken := errors.New("the record will not decode")
 	e.svc.Store = testkit.FailingBroadcast(e.store, first.ID, broken)
-	e.clock.Set(onTime.Add(time.Minute))
 
 	n, err := e.svc.ReleaseDue(context.Background())
 	if n != 1 || !errors.Is(err, broken) || !strings.Contains(err.Error(), first.ID) {
