@@ -20,6 +20,18 @@ func start(t *testing.T, s *schedule.Scheduler) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
+// next is the next count a round reports on ch, within 20 s.
+func next(t *testing.T, ch <-chan int, what string) int {
+	t.Helper()
+	select {
+	case n := <-ch:
+		return n
+	case <-time.After(20 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		return 0
+	}
+}
+
 // The scheduler's loop ends a broadcast whose send_until has passed:
 // providers still sending get a stop, and the broadcast shows expired.
 func TestSchedulerExpiresClosedWindows(t *testing.T) {
@@ -41,13 +53,8 @@ func TestSchedulerExpiresClosedWindows(t *testing.T) {
 	start(t, &schedule.Scheduler{Service: svc, Log: testkit.Logger(t), OnExpire: func(n int) { expired <- n }})
 
 	clock.Set(until.Add(time.Second))
-	select {
-	case n := <-expired:
-		if n != 1 {
-			t.Fatalf("expired %d, want 1", n)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the scheduler did not expire the broadcast")
+	if n := next(t, expired, "the scheduler to expire the broadcast"); n != 1 {
+		t.Fatalf("expired %d, want 1", n)
 	}
 	got, err := svc.Get(context.Background(), testkit.Actor(t, "admin"), b.ID)
 	if err != nil {
@@ -99,13 +106,8 @@ func TestFailingReleaseIsReportedNotSpun(t *testing.T) {
 	}
 	start(t, s)
 
-	select {
-	case n := <-released:
-		if n != 1 {
-			t.Errorf("released %d, want the second", n)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the second was not released")
+	if n := next(t, released, "the second to be released"); n != 1 {
+		t.Errorf("released %d, want the second", n)
 	}
 	time.Sleep(1500 * time.Millisecond)
 	p := s.Problems()

@@ -147,9 +147,13 @@ func MustNATSCluster(tb testing.TB) []string {
 		urls = append(urls, s.ClientURL())
 	}
 	for _, s := range nodes {
-		for s.Healthz(&server.HealthzOptions{JSEnabledOnly: false}).Error != "" {
+		for {
+			status := s.Healthz(nil)
+			if status.Error == "" {
+				break
+			}
 			if time.Now().After(deadline) {
-				tb.Fatalf("NATS cluster node %s: JetStream not healthy within %s: %s", s.Name(), setupTimeout, s.Healthz(nil).Error)
+				tb.Fatalf("NATS cluster node %s: JetStream not healthy within %s: %s", s.Name(), setupTimeout, status.Error)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
