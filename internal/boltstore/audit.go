@@ -47,7 +47,10 @@ func (t *tx) Audit(e tocsin.AuditEntry) error {
 			e.StateHash, t.stated[seq] = state, state
 		}
 	}
-	value, hash, err := encodeAudit(seq, string(t.btx.Bucket(bucketMeta).Get(auditHeadKey)), e)
+	if !t.headRead {
+		t.auditHead, t.headRead = string(t.btx.Bucket(bucketMeta).Get(auditHeadKey)), true
+	}
+	value, hash, err := encodeAudit(seq, t.auditHead, e)
 	if err != nil {
 		return fmt.Errorf("audit: encode: %w", err)
 	}
@@ -58,7 +61,20 @@ func (t *tx) Audit(e tocsin.AuditEntry) error {
 	if err := t.btx.Bucket(bucketAuditByTarget).Put(compositeKey(e.Target, key), nil); err != nil {
 		return fmt.Errorf("audit index: %w", err)
 	}
-	return t.btx.Bucket(bucketMeta).Put(auditHeadKey, []byte(hash))
+	t.auditHead, t.headMoved = hash, true
+	return nil
+}
+
+// flush stores what the transaction holds back until its updates have
+// run: the trail's new head. The writer calls it before committing.
+func (t *tx) flush() error {
+	if !t.headMoved {
+		return nil
+	}
+	if err := t.btx.Bucket(bucketMeta).Put(auditHeadKey, []byte(t.auditHead)); err != nil {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	return nil
 }
 
 func (t *tx) Timeline(target string) ([]tocsin.AuditEntry, error) {

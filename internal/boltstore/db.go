@@ -419,6 +419,11 @@ func (db *DB) commitBatch(batch []*commit) {
 			pending = append(pending[:failed:failed], pending[failed+1:]...)
 			continue
 		}
+		if err := t.flush(); err != nil {
+			_ = btx.Rollback()
+			answer(pending, err)
+			return
+		}
 		id := btx.ID()
 		err = btx.Commit()
 		db.committingSince(time.Time{}) // done with the disk before answering

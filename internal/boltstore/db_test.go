@@ -1398,3 +1398,13 @@ func TestAStuckCommitIsReported(t *testing.T) {
 		t.Errorf("Writable after the batch = %v, want nil", err)
 	}
 }
+
+// Ids are spelled as fmt's "%s%06d" spells them: stored ids, audit
+// targets and cursors predate formatSeq.
+func TestFormatSeq(t *testing.T) {
+	for _, seq := range []uint64{1, 9, 10, 999_999, 1_000_000, 12_345_678, 1<<64 - 1} {
+		if got, want := formatSeq(idPrefix, seq), fmt.Sprintf("%s%06d", idPrefix, seq); got != want {
+			t.Errorf("formatSeq(%d) = %q, want %q", seq, got, want)
+		}
+	}
+}

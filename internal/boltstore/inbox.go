@@ -19,7 +19,7 @@ import (
 
 const notificationPrefix = "N"
 
-func formatNotificationID(seq uint64) string { return fmt.Sprintf("%s%06d", notificationPrefix, seq) }
+func formatNotificationID(seq uint64) string { return formatSeq(notificationPrefix, seq) }
 
 func parseNotificationID(id string) (uint64, bool) { return parseSeq(notificationPrefix, id) }
 

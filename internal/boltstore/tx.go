@@ -55,6 +55,12 @@ type tx struct {
 	// written that bucket: it reads its own).
 	sharedOrgs  *recordCache[tocsin.Organisation]
 	sharedCreds *recordCache[tocsin.Credential]
+	// auditHead is the hex hash of the trail's last entry once this
+	// transaction has read it; headMoved says an entry was added since,
+	// and flush stores the new head once rather than once an entry.
+	auditHead string
+	headRead  bool
+	headMoved bool
 }
 
 func newTx(btx *bolt.Tx, db *DB) *tx {
@@ -91,7 +97,22 @@ var _ tocsin.Tx = (*tx)(nil)
 
 const idPrefix = "BC"
 
-func formatID(seq uint64) string { return fmt.Sprintf("%s%06d", idPrefix, seq) }
+func formatID(seq uint64) string { return formatSeq(idPrefix, seq) }
+
+// formatSeq spells an id as prefix and at least six digits (what
+// fmt.Sprintf("%s%06d") makes, without its cost on every filing).
+func formatSeq(prefix string, seq uint64) string {
+	var digits [20]byte
+	d := strconv.AppendUint(digits[:0], seq, 10)
+	var b strings.Builder
+	b.Grow(len(prefix) + max(6, len(d)))
+	b.WriteString(prefix)
+	for range 6 - len(d) {
+		b.WriteByte('0')
+	}
+	b.Write(d)
+	return b.String()
+}
 
 func parseID(id string) (uint64, bool) { return parseSeq(idPrefix, id) }
 

@@ -244,8 +244,16 @@ func notifyDepartment(tx Tx, b *Broadcast, now time.Time) (added int, err error)
 	if b.Department == "" {
 		return 0, nil
 	}
-	for _, kn := range Notices(b, now) {
-		ok, err := addNotification(tx, &Notification{Notice: kn.Notice}, kn.Key, now)
+	notices := Notices(b, now)
+	if len(notices) == 0 {
+		return 0, nil
+	}
+	hooked, err := hasWebhook(tx, b.Department)
+	if err != nil {
+		return 0, fmt.Errorf("notify %s about %s: %w", b.Department, b.ID, err)
+	}
+	for _, kn := range notices {
+		ok, err := addNotification(tx, &Notification{Notice: kn.Notice}, kn.Key, hooked, now)
 		if err != nil {
 			return added, fmt.Errorf("notify %s about %s: %w", b.Department, b.ID, err)
 		}
@@ -669,20 +677,23 @@ func (s *Service) NotifyOverdue(ctx context.Context) (int, error) {
 	return told, err
 }
 
-// addNotification adds one notification unless its key is known and, if
-// its organisation has a webhook, queues it.
-func addNotification(tx Tx, n *Notification, key string, now time.Time) (bool, error) {
-	hook, err := tx.Webhook(n.Org)
+// hasWebhook says whether org has a webhook its notifications go to.
+func hasWebhook(tx Tx, org string) (bool, error) {
+	_, err := tx.Webhook(org)
 	if IsCode(err, CodeNotFound) {
-		hook = nil
-	} else if err != nil {
-		return false, err
+		return false, nil
 	}
-	if hook != nil {
+	return err == nil, err
+}
+
+// addNotification adds one notification unless its key is known and, if
+// its organisation has a webhook (hooked), queues it.
+func addNotification(tx Tx, n *Notification, key string, hooked bool, now time.Time) (bool, error) {
+	if hooked {
 		n.Webhook = &WebhookDelivery{State: WebhookPending, NextAttemptAt: &now}
 	}
 	added, err := tx.AddNotification(n, key)
-	if err != nil || !added || hook == nil {
+	if err != nil || !added || !hooked {
 		return added, err
 	}
 	return true, tx.PutWebhookJob(&WebhookJob{Org: n.Org, NotificationID: n.ID, NextAttempt: now})
