@@ -22,6 +22,7 @@ import (
 	"github.com/tocsin-dev/tocsin/internal/auth"
 	"github.com/tocsin-dev/tocsin/internal/boltstore"
 	"github.com/tocsin-dev/tocsin/internal/calendar"
+	"github.com/tocsin-dev/tocsin/internal/gcpace"
 	"github.com/tocsin-dev/tocsin/internal/httpapi"
 	"github.com/tocsin-dev/tocsin/internal/metrics"
 	"github.com/tocsin-dev/tocsin/internal/natsbus"
@@ -35,6 +36,7 @@ import (
 // coordinator is one running Tocsin: the pieces serve wires together, and
 // the goroutines it runs.
 type coordinator struct {
+	unpace     func() // restores the collector's pace (gcpace.Floor)
 	cfg        serveConfig
 	log        *slog.Logger
 	clock      tocsin.Clock
@@ -76,6 +78,7 @@ func startCoordinator(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
 	c := &coordinator{cfg: cfg, log: log, clock: tocsin.SystemClock{}, regions: region.Default(), metrics: metrics.New()}
+	c.unpace = gcpace.Floor(uint64(cfg.HeapFloor))
 	c.loopCtx, c.stopLoops = context.WithCancel(context.WithoutCancel(ctx))
 	c.loops = &supervise.Supervisor{Log: log, OnUp: c.metrics.LoopUp, OnRestart: c.metrics.LoopRestarted}
 	if err := c.start(ctx); err != nil {
@@ -499,6 +502,7 @@ func (c *coordinator) handler() http.Handler {
 // close stops everything in reverse order of start, whatever of it was
 // started, and returns once every background loop has ended.
 func (c *coordinator) close() {
+	defer c.unpace()
 	c.stopLoops()
 	c.loops.Wait()
 	if c.resolver != nil {

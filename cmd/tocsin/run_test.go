@@ -48,18 +48,21 @@ func TestMemoryFlags(t *testing.T) {
 		env       map[string]string
 		gcPercent int   // 0: left to GOGC
 		limit     int64 // 0: left to GOMEMLIMIT
+		floor     int64
 		bad       bool
 	}{
-		{"default", nil, nil, 100, 100 << 20, false},
-		{"set", []string{"--gc-percent", "50", "--memory-limit", "2GiB"}, nil, 50, 2 << 30, false},
-		{"bytes", []string{"--memory-limit", "1000000"}, nil, 100, 1000000, false},
-		{"no limit", []string{"--memory-limit", "off"}, nil, 100, 0, false},
-		{"GOGC decides", []string{"--gc-percent", "50"}, map[string]string{"GOGC": "200"}, 0, 100 << 20, false},
-		{"GOMEMLIMIT decides", []string{"--memory-limit", "1GiB"}, map[string]string{"GOMEMLIMIT": "300MiB"}, 100, 0, false},
-		{"not a percentage", []string{"--gc-percent", "0"}, nil, 0, 0, true},
-		{"not a size", []string{"--memory-limit", "100MB"}, nil, 0, 0, true},
-		{"no number", []string{"--memory-limit", "MiB"}, nil, 0, 0, true},
-		{"too large", []string{"--memory-limit", "9000000000GiB"}, nil, 0, 0, true},
+		{"default", nil, nil, 100, 100 << 20, 64 << 20, false},
+		{"no heap floor", []string{"--gc-heap-floor", "off"}, nil, 100, 100 << 20, 0, false},
+		{"not a floor", []string{"--gc-heap-floor", "64MB"}, nil, 0, 0, 64 << 20, true},
+		{"set", []string{"--gc-percent", "50", "--memory-limit", "2GiB"}, nil, 50, 2 << 30, 64 << 20, false},
+		{"bytes", []string{"--memory-limit", "1000000"}, nil, 100, 1000000, 64 << 20, false},
+		{"no limit", []string{"--memory-limit", "off"}, nil, 100, 0, 64 << 20, false},
+		{"GOGC decides", []string{"--gc-percent", "50"}, map[string]string{"GOGC": "200"}, 0, 100 << 20, 64 << 20, false},
+		{"GOMEMLIMIT decides", []string{"--memory-limit", "1GiB"}, map[string]string{"GOMEMLIMIT": "300MiB"}, 100, 0, 64 << 20, false},
+		{"not a percentage", []string{"--gc-percent", "0"}, nil, 0, 0, 64 << 20, true},
+		{"not a size", []string{"--memory-limit", "100MB"}, nil, 0, 0, 64 << 20, true},
+		{"no number", []string{"--memory-limit", "MiB"}, nil, 0, 0, 64 << 20, true},
+		{"too large", []string{"--memory-limit", "9000000000GiB"}, nil, 0, 0, 64 << 20, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := func(k string) string { return tc.env[k] }
@@ -67,8 +70,9 @@ func TestMemoryFlags(t *testing.T) {
 			if (err != nil) != tc.bad {
 				t.Fatalf("error %v, want an error: %v", err, tc.bad)
 			}
-			if !tc.bad && (cfg.GCPercent != tc.gcPercent || cfg.MemoryLimit != tc.limit) {
-				t.Errorf("GCPercent %d, MemoryLimit %d; want %d, %d", cfg.GCPercent, cfg.MemoryLimit, tc.gcPercent, tc.limit)
+			if !tc.bad && (cfg.GCPercent != tc.gcPercent || cfg.MemoryLimit != tc.limit || cfg.HeapFloor != tc.floor) {
+				t.Errorf("GCPercent %d, MemoryLimit %d, HeapFloor %d; want %d, %d, %d",
+					cfg.GCPercent, cfg.MemoryLimit, cfg.HeapFloor, tc.gcPercent, tc.limit, tc.floor)
 			}
 		})
 	}
