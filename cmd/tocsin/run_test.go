@@ -51,18 +51,18 @@ func TestMemoryFlags(t *testing.T) {
 		floor     int64
 		bad       bool
 	}{
-		{"default", nil, nil, 100, 100 << 20, 64 << 20, false},
+		{"default", nil, nil, 100, 100 << 20, 192 << 20, false},
 		{"no heap floor", []string{"--gc-heap-floor", "off"}, nil, 100, 100 << 20, 0, false},
-		{"not a floor", []string{"--gc-heap-floor", "64MB"}, nil, 0, 0, 64 << 20, true},
-		{"set", []string{"--gc-percent", "50", "--memory-limit", "2GiB"}, nil, 50, 2 << 30, 64 << 20, false},
-		{"bytes", []string{"--memory-limit", "1000000"}, nil, 100, 1000000, 64 << 20, false},
-		{"no limit", []string{"--memory-limit", "off"}, nil, 100, 0, 64 << 20, false},
-		{"GOGC decides", []string{"--gc-percent", "50"}, map[string]string{"GOGC": "200"}, 0, 100 << 20, 64 << 20, false},
-		{"GOMEMLIMIT decides", []string{"--memory-limit", "1GiB"}, map[string]string{"GOMEMLIMIT": "300MiB"}, 100, 0, 64 << 20, false},
-		{"not a percentage", []string{"--gc-percent", "0"}, nil, 0, 0, 64 << 20, true},
-		{"not a size", []string{"--memory-limit", "100MB"}, nil, 0, 0, 64 << 20, true},
-		{"no number", []string{"--memory-limit", "MiB"}, nil, 0, 0, 64 << 20, true},
-		{"too large", []string{"--memory-limit", "9000000000GiB"}, nil, 0, 0, 64 << 20, true},
+		{"not a floor", []string{"--gc-heap-floor", "64MB"}, nil, 0, 0, 192 << 20, true},
+		{"set", []string{"--gc-percent", "50", "--memory-limit", "2GiB"}, nil, 50, 2 << 30, 192 << 20, false},
+		{"bytes", []string{"--memory-limit", "1000000"}, nil, 100, 1000000, 192 << 20, false},
+		{"no limit", []string{"--memory-limit", "off"}, nil, 100, 0, 192 << 20, false},
+		{"GOGC decides", []string{"--gc-percent", "50"}, map[string]string{"GOGC": "200"}, 0, 100 << 20, 192 << 20, false},
+		{"GOMEMLIMIT decides", []string{"--memory-limit", "1GiB"}, map[string]string{"GOMEMLIMIT": "300MiB"}, 100, 0, 192 << 20, false},
+		{"not a percentage", []string{"--gc-percent", "0"}, nil, 0, 0, 192 << 20, true},
+		{"not a size", []string{"--memory-limit", "100MB"}, nil, 0, 0, 192 << 20, true},
+		{"no number", []string{"--memory-limit", "MiB"}, nil, 0, 0, 192 << 20, true},
+		{"too large", []string{"--memory-limit", "9000000000GiB"}, nil, 0, 0, 192 << 20, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := func(k string) string { return tc.env[k] }

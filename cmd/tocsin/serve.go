@@ -71,12 +71,17 @@ type serveConfig struct {
 // gets it, slower.
 const defaultMemoryLimit = "100MiB"
 
-// defaultHeapFloor is the least heap the collector waits for. Below it
-// the live heap is small enough that Go's pace collected every 100 ms
-// under load, each collection stalling the writer's commit for 2-5 ms
-// (internal/gcpace); waiting for 64 MiB makes that about a third as
-// often, and the heap it allows stays under the soft memory limit.
-const defaultHeapFloor = "64MiB"
+// defaultHeapFloor is the least heap the collector waits for. At Go's
+// pace a coordinator with 300 providers (a 35-57 MB live heap, beside the
+// bench's raw chains) collected about every second, each mark phase
+// 27-36 ms long, and lone filings committing during one waited for the
+// writer to be scanned and for the mark workers on both Ps: 1 in 30 took
+// 4-12 ms to its 201 (internal/gcpace). With 192 MiB the p99 of 1,000
+// lone filings went from 1.9-3.2x RAW's to 1.25-2.0x (docs/benchmarks.md).
+// With the soft memory limit (100 MiB by default) the limit comes first,
+// so under it the collector runs when memory nears the limit, as the
+// records phase already did; without one, the heap grows to this.
+const defaultHeapFloor = "192MiB"
 
 func parseServeConfig(args []string, getenv func(string) string, stderr io.Writer, demo bool) (serveConfig, error) {
 	name := "serve"
