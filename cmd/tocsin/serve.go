@@ -75,9 +75,9 @@ const defaultMemoryLimit = "100MiB"
 // pace a coordinator with 300 providers (a 35-57 MB live heap, beside the
 // bench's raw chains) collected about every second, each mark phase
 // 27-36 ms long, and lone filings committing during one waited for the
-// writer to be scanned and for the mark workers on both Ps: 1 in 30 took
-// 4-12 ms to its 201 (internal/gcpace). With 192 MiB the p99 of 1,000
-// lone filings went from 1.9-3.2x RAW's to 1.25-2.0x (docs/benchmarks.md).
+// writer to be scanned and for the mark workers on both Ps, 4-12 ms to
+// their 201 (internal/gcpace). With 192 MiB the p99 of 1,000 lone filings
+// went from 1.93-3.23x RAW's to 1.25-2.04x (docs/benchmarks.md).
 // With the soft memory limit (100 MiB by default) the limit comes first,
 // so under it the collector runs when memory nears the limit, as the
 // records phase already did; without one, the heap grows to this.

@@ -31,7 +31,6 @@ var pace struct {
 	sync.Mutex
 	floors  map[*uint64]bool // the floors asked for and not yet stopped
 	base    int              // the percentage before the first of them
-	set     int              // the percentage last set
 	armed   bool             // a sentinel waits for the next collection
 	samples []metrics.Sample
 }
@@ -54,7 +53,6 @@ func Floor(floor uint64) (stop func()) {
 		if pace.base < 0 {
 			return func() {}
 		}
-		pace.set = pace.base
 		pace.floors = map[*uint64]bool{}
 		pace.samples = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
 	}
@@ -94,7 +92,9 @@ func collected(int) {
 
 // adjust sets the percentage the last collection's live heap and the
 // highest floor call for, or the base once no floor is left. It runs
-// with pace locked.
+// with pace locked, once a collection: it sets the percentage even when
+// unchanged, so one set by someone else in between (a second
+// coordinator's --gc-percent, in tests) does not stand.
 func adjust() {
 	want := pace.base
 	if highest := highestFloor(); highest > 0 {
@@ -103,10 +103,7 @@ func adjust() {
 		roots := pace.samples[1].Value.Uint64() + pace.samples[2].Value.Uint64()
 		want = percentFor(highest, live, roots, pace.base)
 	}
-	if want != pace.set {
-		debug.SetGCPercent(want)
-		pace.set = want
-	}
+	debug.SetGCPercent(want)
 }
 
 func highestFloor() uint64 {

@@ -37,17 +37,21 @@ func gcPercent() int {
 	return p
 }
 
-// The pacer hears of every collection, raises the percentage while the
-// heap is below the floor, and gives the base back when stopped.
+// The pacer raises the percentage at once, hears of every collection
+// after, so a percentage set in between does not stand, and gives the
+// base back when stopped.
 func TestFloorFollowsCollections(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	stop := Floor(1 << 30) // far above this test's heap
 	defer stop()
-	runtime.GC()
+	if p := gcPercent(); p <= 100 {
+		t.Fatalf("GC percent %d with a 1 GiB floor; want it raised", p)
+	}
+	debug.SetGCPercent(100) // as a second coordinator's --gc-percent would
 	deadline := time.Now().Add(5 * time.Second)
 	for gcPercent() <= 100 {
 		if time.Now().After(deadline) {
-			t.Fatalf("GC percent still %d after a collection; want it raised for a 1 GiB floor", gcPercent())
+			t.Fatalf("GC percent still %d after collections; want the floor's raised again", gcPercent())
 		}
 		runtime.GC() // the cleanup runs after the collection, on its own goroutine
 		time.Sleep(10 * time.Millisecond)
