@@ -361,6 +361,7 @@ func benchOnly(ctx context.Context, cfg benchConfig, chains []bench.Chain, stdou
 	if err != nil {
 		return err
 	}
+	allocatedBefore := allocated()
 	tput, err := bench.Throughput(ctx, chains[i:i+1], cfg.Throughput, rounds, cfg.Clients)
 	if err != nil {
 		return err
@@ -369,12 +370,22 @@ func benchOnly(ctx context.Context, cfg benchConfig, chains []bench.Chain, stdou
 	if err != nil {
 		return err
 	}
+	allocatedDuring := allocated() - allocatedBefore
 	used := after.minus(before)
 	fmt.Fprintf(stdout, "throughput of %s alone, %d clients, %d filings (rounds: %d), counted at the consumers: %.0f/s\n",
 		cfg.Only, cfg.Clients, filings, rounds, tput[0])
 	fmt.Fprintf(stdout, "CPU per filing, the whole process (clients and NATS too): %.0f µs user + %.0f µs system\n",
 		float64(used.user.Microseconds())/float64(filings), float64(used.system.Microseconds())/float64(filings))
+	fmt.Fprintf(stdout, "allocated per filing, the whole process: %.1f KB\n", float64(allocatedDuring)/float64(filings)/1e3)
 	return nil
+}
+
+// allocated is how many bytes the process has allocated on the heap since
+// it started: what the collector's work grows with.
+func allocated() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.TotalAlloc
 }
 
 // cpuTimes is the CPU time a process has used, in user and system mode.
