@@ -162,8 +162,9 @@ type Figures struct {
 // and returns each chain's p50 and p99 from POST to its last consumer.
 func Latency(ctx context.Context, chains []Chain, n, blocks int) ([]Figures, error) {
 	samples := make([][]time.Duration, len(chains))
-	for range blocks {
-		for i, c := range chains {
+	for b := range blocks {
+		for _, i := range turns(b, len(chains)) {
+			c := chains[i]
 			time.Sleep(settle)
 			for range max(1, n/blocks) {
 				id, start, err := c.File(ctx, false)
@@ -191,8 +192,9 @@ func Latency(ctx context.Context, chains []Chain, n, blocks int) ([]Figures, err
 func Throughput(ctx context.Context, chains []Chain, n, rounds, clients int) ([]float64, error) {
 	elapsed := make([]time.Duration, len(chains))
 	per := max(1, n/rounds)
-	for range rounds {
-		for i, c := range chains {
+	for r := range rounds {
+		for _, i := range turns(r, len(chains)) {
+			c := chains[i]
 			time.Sleep(settle)
 			d, err := burst(ctx, c, per, clients)
 			if err != nil {
@@ -240,8 +242,9 @@ func burst(ctx context.Context, c Chain, n, clients int) (time.Duration, error) 
 // returns the times from each 201 to its last consumer.
 func Fanout(ctx context.Context, chains []Chain, rounds int) ([][]time.Duration, error) {
 	out := make([][]time.Duration, len(chains))
-	for range rounds {
-		for i, c := range chains {
+	for r := range rounds {
+		for _, i := range turns(r, len(chains)) {
+			c := chains[i]
 			time.Sleep(4 * settle) // wide fan-out leaves more acks behind
 			id, _, err := c.File(ctx, true)
 			created := time.Now()
@@ -256,6 +259,20 @@ func Fanout(ctx context.Context, chains []Chain, rounds int) ([][]time.Duration,
 		}
 	}
 	return out, nil
+}
+
+// turns is the order the chains take in round r: each round starts one
+// chain further on, so each chain follows each of the others equally
+// often. The order matters: a wide fan-out leaves its consumers' state
+// files still being written and synced (a file each, in nats-server)
+// while the next chain's round begins, and with a fixed order the same
+// chain always met that.
+func turns(r, chains int) []int {
+	order := make([]int, chains)
+	for k := range order {
+		order[k] = (r + k) % chains
+	}
+	return order
 }
 
 func await(c <-chan time.Time, chain, id string) (time.Time, error) {

@@ -1,6 +1,9 @@
 package bench
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestIDOf(t *testing.T) {
 	tests := []struct {
@@ -33,6 +36,26 @@ func BenchmarkIDOf(b *testing.B) {
 	for b.Loop() {
 		if _, err := idOf(body); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Over as many rounds as there are chains, each chain runs in each
+// position once, so each follows each other chain equally often.
+func TestTurns(t *testing.T) {
+	tests := []struct {
+		round, chains int
+		want          []int
+	}{
+		{0, 3, []int{0, 1, 2}},
+		{1, 3, []int{1, 2, 0}},
+		{2, 3, []int{2, 0, 1}},
+		{3, 3, []int{0, 1, 2}},
+		{4, 1, []int{0}},
+	}
+	for _, tt := range tests {
+		if got := turns(tt.round, tt.chains); !slices.Equal(got, tt.want) {
+			t.Errorf("turns(%d, %d) = %v, want %v", tt.round, tt.chains, got, tt.want)
 		}
 	}
 }
