@@ -140,8 +140,9 @@ func TestBenchOnlyOneChain(t *testing.T) {
 		t.Fatalf("bench --only Tocsin: %v\n%s", err, out.String())
 	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "throughput of Tocsin alone, 4 clients, 200 filings (rounds: 1)") || !strings.HasSuffix(lines[0], "/s") ||
-		!strings.HasPrefix(lines[1], "CPU per filing, the whole process") || !strings.HasSuffix(lines[1], "µs system") {
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "throughput of Tocsin alone, 4 clients, 200 filings (rounds: 1)") || !strings.HasSuffix(lines[0], "/s") ||
+		!strings.HasPrefix(lines[1], "CPU per filing, the whole process") || !strings.HasSuffix(lines[1], "µs system") ||
+		!strings.HasPrefix(lines[2], "allocated per filing, the whole process: ") || !strings.HasSuffix(lines[2], " KB") {
 		t.Errorf("bench --only Tocsin printed %q", out.String())
 	}
 	if fi, err := os.Stat(tracePath); err != nil || fi.Size() == 0 {
