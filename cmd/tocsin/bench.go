@@ -54,7 +54,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Throughput, "throughput", 2000, "filings per chain for the throughput figure")
 	fs.IntVar(&cfg.Clients, "clients", 64, "concurrent filers for the throughput figure")
 	fs.IntVar(&cfg.Providers, "providers", 300, "providers registered beside the demo's, all covering the fan-out filing")
-	fs.IntVar(&cfg.FanoutRounds, "fanout-rounds", 5, "fan-out filings per chain")
+	fs.IntVar(&cfg.FanoutRounds, "fanout-rounds", 6, "fan-out filings per chain (6: each chain first, second and last twice, after each other chain twice)")
 	fs.IntVar(&cfg.Queue, "queue", 100_000, "ordinary filings pending review when the review queue is paged")
 	fs.IntVar(&cfg.Finished, "finished", 100_000, "finished emergencies for RSS and bytes on disk per broadcast")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the comparison to this file")

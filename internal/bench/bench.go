@@ -261,16 +261,24 @@ func Fanout(ctx context.Context, chains []Chain, rounds int) ([][]time.Duration,
 	return out, nil
 }
 
-// turns is the order the chains take in round r: each round starts one
-// chain further on, so each chain follows each of the others equally
-// often. The order matters: a wide fan-out leaves its consumers' state
-// files still being written and synced (a file each, in nats-server)
-// while the next chain's round begins, and with a fixed order the same
-// chain always met that.
+// turns is the order the chains take in round r. The order matters: a
+// wide fan-out leaves its consumers' state files still being written and
+// synced (a file each, in nats-server) while the next chain's round
+// begins, and with a fixed order the same chain always met that. So each
+// round starts one chain further on, which puts each chain in each
+// position equally often, and every other run of that many rounds goes
+// the other way round, without which a rotation keeps every chain behind
+// the same one: over 2×chains rounds each of three chains (the bench's)
+// follows each of the others equally often.
 func turns(r, chains int) []int {
 	order := make([]int, chains)
+	backwards := (r/chains)%2 == 1
 	for k := range order {
-		order[k] = (r + k) % chains
+		if backwards {
+			order[k] = ((r-k)%chains + chains) % chains
+		} else {
+			order[k] = (r + k) % chains
+		}
 	}
 	return order
 }

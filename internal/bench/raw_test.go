@@ -40,8 +40,9 @@ func BenchmarkIDOf(b *testing.B) {
 	}
 }
 
-// Over as many rounds as there are chains, each chain runs in each
-// position once, so each follows each other chain equally often.
+// Over 2×chains rounds each chain takes each position equally often and,
+// for the bench's three chains (or two), follows each of the others
+// within a round equally often.
 func TestTurns(t *testing.T) {
 	tests := []struct {
 		round, chains int
@@ -50,12 +51,38 @@ func TestTurns(t *testing.T) {
 		{0, 3, []int{0, 1, 2}},
 		{1, 3, []int{1, 2, 0}},
 		{2, 3, []int{2, 0, 1}},
-		{3, 3, []int{0, 1, 2}},
+		{3, 3, []int{0, 2, 1}},
+		{4, 3, []int{1, 0, 2}},
+		{5, 3, []int{2, 1, 0}},
+		{6, 3, []int{0, 1, 2}},
 		{4, 1, []int{0}},
 	}
 	for _, tt := range tests {
 		if got := turns(tt.round, tt.chains); !slices.Equal(got, tt.want) {
 			t.Errorf("turns(%d, %d) = %v, want %v", tt.round, tt.chains, got, tt.want)
+		}
+	}
+	for _, chains := range []int{2, 3} {
+		position := map[[2]int]int{} // chain, position
+		follows := map[[2]int]int{}  // chain, the one before it
+		for r := range 2 * chains {
+			order := turns(r, chains)
+			for k, c := range order {
+				position[[2]int{c, k}]++
+				if k > 0 {
+					follows[[2]int{c, order[k-1]}]++
+				}
+			}
+		}
+		for c := range chains {
+			for other := range chains {
+				if n := position[[2]int{c, other}]; n != 2 {
+					t.Errorf("%d chains: chain %d in position %d %d times in %d rounds, want 2", chains, c, other, n, 2*chains)
+				}
+				if n := follows[[2]int{c, other}]; other != c && n != 2 {
+					t.Errorf("%d chains: chain %d followed %d %d times in %d rounds, want 2", chains, c, other, n, 2*chains)
+				}
+			}
 		}
 	}
 }
