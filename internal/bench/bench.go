@@ -272,10 +272,10 @@ func Fanout(ctx context.Context, chains []Chain, rounds int) ([][]time.Duration,
 // follows each of the others equally often.
 func turns(r, chains int) []int {
 	order := make([]int, chains)
-	backwards := (r/chains)%2 == 1
+	backwards := (r/chains)%2 == 1 // so r >= chains > k, and r-k > 0
 	for k := range order {
 		if backwards {
-			order[k] = ((r-k)%chains + chains) % chains
+			order[k] = (r - k) % chains
 		} else {
 			order[k] = (r + k) % chains
 		}
